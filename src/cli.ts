@@ -1,0 +1,67 @@
+#!/usr/bin/env bun
+import { runCommand, renderUsage, type CommandDef } from "citty";
+import { formatProblem, isTempestError } from "./core/errors.ts";
+import pkg from "../package.json" with { type: "json" };
+
+const main = {
+  meta: { name: "tempest", version: pkg.version, description: "Tempest: Storm-style pipelines in one binary" },
+  subCommands: {
+    check: () => import("./cmd/check.ts").then((m) => m.default),
+    graph: () => import("./cmd/graph.ts").then((m) => m.default),
+  },
+} satisfies CommandDef;
+
+/** The one place that turns errors into output and exit codes (DESIGN.md §1). */
+async function run(rawArgs: string[]): Promise<number> {
+  if (rawArgs[0] === "--version" || rawArgs[0] === "-v") {
+    console.log(pkg.version);
+    return 0;
+  }
+  const [cmd, parent] = await resolveCommand(main as CommandDef, rawArgs);
+  if (rawArgs.includes("--help") || rawArgs.includes("-h") || rawArgs.length === 0) {
+    const usage = await renderUsage(cmd, parent);
+    if (rawArgs.length === 0) {
+      console.error(usage);
+      return 2;
+    }
+    console.log(usage);
+    return 0;
+  }
+  try {
+    await runCommand(main as CommandDef, { rawArgs });
+    return typeof process.exitCode === "number" ? process.exitCode : 0;
+  } catch (e) {
+    return report(e);
+  }
+}
+
+function report(e: unknown): number {
+  if (isTempestError(e)) {
+    if (e.problems.length) {
+      for (const p of e.problems) console.error(formatProblem(p));
+      const errors = e.problems.filter((p) => p.severity === "error").length;
+      console.error(`${errors} error${errors === 1 ? "" : "s"} found`);
+    } else {
+      console.error(`error: ${e.message}${e.hint ? ` — ${e.hint}` : ""}`);
+    }
+    return e.exitCode;
+  }
+  const err = e as { name?: string; code?: string; message?: string };
+  if (err?.name === "CLIError") {
+    const unknown = err.code === "E_UNKNOWN_COMMAND";
+    console.error(`error: ${unknown ? (err.message ?? "").replace("Unknown command", "unknown command") : err.message} — run \`tempest --help\` for the commands`);
+    return 2;
+  }
+  console.error(e);
+  return 1;
+}
+
+async function resolveCommand(cmd: CommandDef, args: string[], parent?: CommandDef): Promise<[CommandDef, CommandDef | undefined]> {
+  const subs = cmd.subCommands as Record<string, () => Promise<CommandDef>> | undefined;
+  const name = args.find((a) => !a.startsWith("-"));
+  const sub = name && subs?.[name];
+  if (!sub) return [cmd, parent];
+  return resolveCommand(await sub(), args.slice(args.indexOf(name) + 1), cmd);
+}
+
+process.exit(await run(process.argv.slice(2)));
