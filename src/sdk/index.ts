@@ -39,6 +39,8 @@ export interface TaskOptions<In, Out> {
   join?: Join;
   /** Handler calls in flight per process (default 1). */
   concurrency?: number;
+  /** Called once when the task process stops gracefully (e.g. to flush or report state). */
+  close?(ctx: Omit<TaskContext, "msgId" | "edge" | "attempt">): void | Promise<void>;
 }
 
 export interface TaskDefinition<In = any, Out = any> extends TaskOptions<In, Out> {

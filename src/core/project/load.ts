@@ -164,8 +164,13 @@ function readTomlFile(file: string, show: (f: string) => string, problems: Probl
 
 function located(doc: TomlDocument): Located & { at(path: string[]): { file: string; line?: number; col?: number } } {
   const locate = (path: string[]) => {
-    // Fall back to the nearest enclosing key that was found.
-    for (let n = path.length; n > 0; n--) {
+    // A table may only appear through its sub-tables ([a.b.c] names a.b), so also accept the
+    // first key below the path; then fall back to the nearest enclosing key.
+    const exact = doc.keys.get(path.join("."));
+    if (exact) return exact;
+    const prefix = `${path.join(".")}.`;
+    for (const [k, at] of doc.keys) if (k.startsWith(prefix)) return at;
+    for (let n = path.length - 1; n > 0; n--) {
       const hit = doc.keys.get(path.slice(0, n).join("."));
       if (hit) return hit;
     }
