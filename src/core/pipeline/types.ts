@@ -1,0 +1,87 @@
+/**
+ * Data types of the pipeline state machine (DESIGN.md §5). Everything here is plain data:
+ * events go in, effects come out, and the topology role carries the effects out.
+ */
+
+/** One task of a topology, as the validated DAG describes it. */
+export interface TaskSpec {
+  name: string;
+  /** Parent task names; this order is the order of a join="all" payload. Empty for a root task. */
+  parents: string[];
+  children: string[];
+  /** Fan-in: "union" delivers each parent output separately; "all" joins them once per root. */
+  join: "union" | "all";
+}
+
+export interface PipelineConfig {
+  topology: string;
+  /** A validated DAG (no cycles); roots = tasks with no parents. */
+  tasks: TaskSpec[];
+  /** A root attempt not complete within this fails (reason "timed out after N ms"). */
+  timeoutMs: number;
+  /** Retries after the first attempt; then dead-letter. */
+  retry: number;
+  /** Root messages in flight (including those waiting for a retry). */
+  maxPending: number;
+  /** Delay before retry k (k = 1..): min(maxMs, initialMs * factor^(k-1)). */
+  backoff: { initialMs: number; maxMs: number; factor: number };
+  /** A delivery held by one session longer than this is requeued for another session. */
+  leaseMs: number;
+  /** Builds the payload of a join="all" delivery. */
+  encodeJoin: (parts: Array<[string, Uint8Array[]]>) => Uint8Array;
+}
+
+export type Event =
+  /** A new root message; attempt = number of the first attempt here (default 1; a redis entry re-read after a crash may start at 3). */
+  | { type: "source"; id: string; payload: Uint8Array; attempt?: number }
+  | { type: "session_open"; session: string; task: string }
+  /** The session can take n more deliveries. */
+  | { type: "credits"; session: string; n: number }
+  | { type: "done"; session: string; delivery: number; outputs: Uint8Array[] }
+  | { type: "fail"; session: string; delivery: number; error: string }
+  | { type: "session_closed"; session: string }
+  | { type: "tick" };
+
+export type Effect =
+  /** Send this delivery to the session. `edge` arrays are shared between effects: do not mutate them. */
+  | { type: "deliver"; session: string; delivery: number; rootId: string; edge: [string, string]; attempt: number; payload: Uint8Array }
+  /** Root complete: ack it at the source. */
+  | { type: "ack"; rootId: string }
+  /** Give up: write it to the dead-letter destination, then ack. */
+  | { type: "dead_letter"; rootId: string; payload: Uint8Array; error: string; attempts: AttemptRecord[] }
+  /** Informational (logs/stats): the root failed and attempt number `attempt` will run after `delayMs`. */
+  | { type: "retry"; rootId: string; attempt: number; error: string; delayMs: number };
+
+export interface AttemptRecord {
+  attempt: number;
+  error: string;
+  /** The `now` of the step that failed the attempt. */
+  at: number;
+}
+
+export interface TaskStats {
+  /** Deliveries waiting for a session. */
+  queued: number;
+  /** Deliveries leased to a session, not answered yet. */
+  inflight: number;
+  /** Valid `done` results accepted. */
+  handled: number;
+  /** Valid `fail` results accepted (stale ones are not counted). */
+  errors: number;
+}
+
+export interface PipelineStats {
+  roots: {
+    /** Roots in flight, including those waiting for a retry. */
+    inflight: number;
+    /** Roots acked as complete. */
+    completed: number;
+    /** Retries scheduled (one per `retry` effect). */
+    retried: number;
+    /** Roots given up (one per `dead_letter` effect). */
+    deadLettered: number;
+    /** Root attempts failed, by a task error or a timeout (= retried + deadLettered). */
+    failed: number;
+  };
+  tasks: Record<string, TaskStats>;
+}
