@@ -8,6 +8,9 @@ const main = {
   subCommands: {
     check: () => import("./cmd/check.ts").then((m) => m.default),
     graph: () => import("./cmd/graph.ts").then((m) => m.default),
+    run: () => import("./cmd/run.ts").then((m) => m.default),
+    topology: () => import("./cmd/topology.ts").then((m) => m.default),
+    task: () => import("./cmd/task.ts").then((m) => m.default),
   },
 } satisfies CommandDef;
 

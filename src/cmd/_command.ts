@@ -60,3 +60,18 @@ export function repeatedFlag(rawArgs: string[], name: string): string[] {
   }
   return out;
 }
+
+export function parsePort(raw: string, flag = "--port"): number {
+  const n = Number(raw);
+  if (raw.trim() === "" || !Number.isInteger(n) || n < 0 || n > 65535) {
+    throw new TempestError("E_USAGE", `${flag} ${raw} is not a port`, { hint: "give a number from 0 to 65535 (0 picks a free port)" });
+  }
+  return n;
+}
+
+/** `HOST:PORT` (or `[::1]:PORT`) as given to --connect. */
+export function parseHostPort(raw: string, flag: string): { host: string; port: number } {
+  const m = /^\[?([^\]]*?)\]?:(\d+)$/.exec(raw);
+  if (!m || !m[1]) throw new TempestError("E_USAGE", `${flag} ${raw} is not HOST:PORT`, { hint: `e.g. ${flag} 127.0.0.1:7070` });
+  return { host: m[1], port: parsePort(m[2] as string, flag) };
+}

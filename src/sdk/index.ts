@@ -37,7 +37,7 @@ export interface TaskOptions<In, Out> {
   handle(msg: In, ctx: TaskContext): HandlerResult<Out> | Promise<HandlerResult<Out>>;
   /** Fan-in of a task with several parents: `union` (default) or `all` (once per root). */
   join?: Join;
-  /** Handler calls in flight per process (default 1). */
+  /** Handler calls in flight per process (default 8; 1 runs them strictly one at a time). */
   concurrency?: number;
   /** Called once when the task process stops gracefully (e.g. to flush or report state). */
   close?(ctx: Omit<TaskContext, "msgId" | "edge" | "attempt">): void | Promise<void>;

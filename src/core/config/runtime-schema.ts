@@ -67,4 +67,6 @@ export const DEFAULTS = {
   tempest_home: "~/.tempest",
   message: { timeout: 30_000, retry: 3, max_pending: 10_000 },
   workers: 1,
+  /** Handler calls in flight per task process: async handlers overlap, so one slow call does not hold up the rest. */
+  concurrency: 8,
 } as const;

@@ -1,0 +1,51 @@
+import { encodeCbor } from "../../codec/index.ts";
+import type { DeadLetter, Source, SourceMessage, SourceReject } from "../../core/sources/types.ts";
+import type { DeadLetterFile } from "./dead-letter-file.ts";
+
+/**
+ * Synthetic messages `{ seq, data }` for demos and benchmarks: `count` of them (0 = endless),
+ * `data` of `size` bytes, at most `rate` per second (0 = as fast as the pipeline takes them).
+ */
+export class GeneratorSource implements Source {
+  readonly type = "generator";
+  private seq = 0;
+  private readonly data: string;
+  private readonly startedAt = Date.now();
+
+  constructor(private readonly opts: { count: number; size: number; rate: number }, private readonly deadLetters: DeadLetterFile) {
+    this.data = "x".repeat(opts.size);
+  }
+
+  async open(): Promise<void> {}
+
+  async poll(max: number): Promise<{ messages: SourceMessage[]; rejects: SourceReject[] }> {
+    let n = max;
+    if (this.opts.count > 0) n = Math.min(n, this.opts.count - this.seq);
+    if (this.opts.rate > 0) {
+      const allowed = Math.floor(((Date.now() - this.startedAt) / 1000) * this.opts.rate) + 1;
+      n = Math.min(n, Math.max(0, allowed - this.seq));
+    }
+    const messages: SourceMessage[] = [];
+    for (let i = 0; i < n; i++) {
+      const seq = ++this.seq;
+      messages.push({ id: String(seq), payload: encodeCbor({ seq, data: this.data }) });
+    }
+    return { messages, rejects: [] };
+  }
+
+  exhausted(): boolean {
+    return this.opts.count > 0 && this.seq >= this.opts.count;
+  }
+
+  async ack(_ids: string[]): Promise<void> {}
+
+  async deadLetter(letter: DeadLetter): Promise<void> {
+    this.deadLetters.write(letter);
+  }
+
+  async close(): Promise<void> {}
+
+  health() {
+    return { ok: true };
+  }
+}

@@ -1,0 +1,240 @@
+import { connect, type Socket } from "node:net";
+import { decodeCbor, encodeCbor, isCodecError } from "../../codec/index.ts";
+import type { Deliver } from "../../protocol/topology-task.ts";
+import { PROTOCOL_VERSION, parseTopologyToTask } from "../../protocol/topology-task.ts";
+import type { TaskContext, TaskDefinition } from "../../sdk/index.ts";
+import { FramedConnection } from "../connection.ts";
+import type { Logger } from "../log.ts";
+
+export interface TaskWorkerOptions {
+  topology: string;
+  task: string;
+  instance: string;
+  definition: TaskDefinition;
+  host: string;
+  port: number;
+  concurrency: number;
+  /** A handler call that has not settled after this long is reported as failed. */
+  handlerTimeoutMs: number;
+  log: Logger;
+}
+
+export interface TaskWorkerHandle {
+  /** Resolves when the worker has stopped (shutdown from the topology, or stop()). */
+  finished: Promise<void>;
+  stop(reason: string): Promise<void>;
+}
+
+const RECONNECT_MIN_MS = 100;
+const RECONNECT_MAX_MS = 5_000;
+const STOP_GRACE_MS = 10_000;
+
+/**
+ * The task role (DESIGN.md §4): connects to its topology, asks for deliveries with credits,
+ * runs up to `concurrency` handler calls at a time, answers done/fail, reconnects with capped
+ * backoff when the topology goes away, and stops gracefully.
+ */
+export function startTaskWorker(opts: TaskWorkerOptions): TaskWorkerHandle {
+  return new TaskWorker(opts).start();
+}
+
+class TaskWorker {
+  private conn?: FramedConnection;
+  /** Bumped on every connection so answers to an old connection are never sent on a new one. */
+  private generation = 0;
+  private queue: Deliver[] = [];
+  private running = 0;
+  private stopping = false;
+  private stopped = false;
+  private reconnectDelay = RECONNECT_MIN_MS;
+  private unreachableSince?: number;
+  private resolveFinished!: () => void;
+  private readonly finished = new Promise<void>((r) => (this.resolveFinished = r));
+  private heartbeatTimer?: ReturnType<typeof setInterval>;
+  private readonly prefetch: number;
+
+  constructor(private readonly opts: TaskWorkerOptions) {
+    // A little more than the concurrency, so the next message is here when a handler finishes.
+    this.prefetch = Math.max(opts.concurrency * 2, Math.min(64, opts.concurrency + 32));
+  }
+
+  start(): TaskWorkerHandle {
+    this.connect();
+    return { finished: this.finished, stop: (reason) => this.stop(reason) };
+  }
+
+  private connect(): void {
+    if (this.stopping) return;
+    const { host, port, log } = this.opts;
+    const generation = ++this.generation;
+    const socket: Socket = connect({ host, port });
+    const conn = new FramedConnection(socket);
+    socket.on("connect", () => {
+      conn.send({ type: "hello", version: PROTOCOL_VERSION, role: "task", topology: this.opts.topology, task: this.opts.task, instance: this.opts.instance, pid: process.pid });
+    });
+    socket.on("data", (chunk: Buffer) => {
+      try {
+        for (const frame of conn.decode(chunk)) this.onFrame(conn, generation, frame);
+      } catch (e) {
+        log.error(`bad frame from the topology: ${isCodecError(e) ? e.message : (e as Error).message}; reconnecting`);
+        conn.destroy();
+      }
+    });
+    socket.on("error", (e: NodeJS.ErrnoException) => {
+      if (this.unreachableSince === undefined && !this.stopping) {
+        this.unreachableSince = Date.now();
+        log.warn(`topology at ${host}:${port} is not reachable (${e.code ?? e.message}); retrying`);
+      }
+    });
+    socket.on("close", () => {
+      if (this.conn === conn) this.conn = undefined;
+      // Deliveries not started yet belong to the old session; the topology requeues them.
+      this.queue = [];
+      clearInterval(this.heartbeatTimer);
+      if (this.stopping) {
+        this.maybeFinish();
+        return;
+      }
+      setTimeout(() => this.connect(), this.reconnectDelay);
+      this.reconnectDelay = Math.min(this.reconnectDelay * 2, RECONNECT_MAX_MS);
+    });
+  }
+
+  private onFrame(conn: FramedConnection, generation: number, frame: unknown): void {
+    const msg = parseTopologyToTask(frame);
+    switch (msg.type) {
+      case "welcome":
+        this.conn = conn;
+        this.reconnectDelay = RECONNECT_MIN_MS;
+        if (this.unreachableSince !== undefined) {
+          this.opts.log.info(`connected to the topology after ${Date.now() - this.unreachableSince} ms`);
+          this.unreachableSince = undefined;
+        }
+        conn.send({ type: "ready", credits: this.prefetch });
+        clearInterval(this.heartbeatTimer);
+        this.heartbeatTimer = setInterval(() => {
+          if (Date.now() - conn.lastSeen > msg.heartbeat_ms * 5) {
+            this.opts.log.warn("the topology went silent; reconnecting");
+            conn.destroy();
+          } else conn.send({ type: "ping", t: Date.now() });
+        }, msg.heartbeat_ms);
+        return;
+      case "reject":
+        this.opts.log.error(`the topology refused this task: ${msg.reason}`);
+        this.unreachableSince ??= Date.now();
+        conn.destroy();
+        return;
+      case "deliver":
+        // While stopping, take nothing new: the topology requeues it when we leave.
+        if (generation !== this.generation || this.stopping) return;
+        this.queue.push(msg);
+        this.drainQueue();
+        return;
+      case "ping":
+        conn.send({ type: "pong", t: msg.t });
+        return;
+      case "pong":
+        return;
+      case "shutdown":
+        void this.stop("the topology is shutting down");
+        return;
+    }
+  }
+
+  private drainQueue(): void {
+    while (this.running < this.opts.concurrency && this.queue.length > 0) {
+      const d = this.queue.shift() as Deliver;
+      this.running++;
+      void this.handle(d, this.generation).finally(() => {
+        this.running--;
+        this.drainQueue();
+        this.maybeFinish();
+      });
+    }
+  }
+
+  private async handle(d: Deliver, generation: number): Promise<void> {
+    const t0 = performance.now();
+    const ctx: TaskContext = {
+      msgId: d.msg_id,
+      edge: d.edge,
+      attempt: d.attempt,
+      topology: this.opts.topology,
+      task: this.opts.task,
+      log: this.opts.log,
+    };
+    let answer: { type: "done"; delivery: number; outputs: Uint8Array[]; ms: number } | { type: "fail"; delivery: number; error: string; ms: number };
+    try {
+      const input = decodeCbor(d.msg);
+      const result = await withTimeout(this.opts.definition.handle(input, ctx), this.opts.handlerTimeoutMs);
+      answer = { type: "done", delivery: d.delivery, outputs: toOutputs(result).map(encodeOutput), ms: performance.now() - t0 };
+    } catch (e) {
+      answer = { type: "fail", delivery: d.delivery, error: errorText(e), ms: performance.now() - t0 };
+    }
+    // An answer for a connection that is gone is stale: the topology has requeued it.
+    if (generation === this.generation) this.conn?.send(answer);
+  }
+
+  async stop(reason: string): Promise<void> {
+    if (!this.stopping) {
+      this.stopping = true;
+      this.opts.log.debug(`stopping: ${reason}`);
+      setTimeout(() => {
+        if (!this.stopped) {
+          this.opts.log.warn(`${this.running} handler call(s) still running after ${STOP_GRACE_MS} ms; stopping anyway`);
+          void this.finish();
+        }
+      }, STOP_GRACE_MS).unref();
+      this.maybeFinish();
+    }
+    return this.finished;
+  }
+
+  private maybeFinish(): void {
+    if (!this.stopping || this.stopped) return;
+    if (this.running > 0 || this.queue.length > 0) return;
+    void this.finish();
+  }
+
+  private async finish(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    clearInterval(this.heartbeatTimer);
+    if (this.conn) {
+      this.conn.send({ type: "bye" });
+      this.conn.end();
+    }
+    try {
+      await this.opts.definition.close?.({ topology: this.opts.topology, task: this.opts.task, log: this.opts.log });
+    } catch (e) {
+      this.opts.log.error(`close() threw: ${errorText(e)}`);
+    }
+    this.resolveFinished();
+  }
+}
+
+function toOutputs(result: unknown): unknown[] {
+  if (result === undefined || result === null) return [];
+  return Array.isArray(result) ? result : [result];
+}
+
+function encodeOutput(value: unknown): Uint8Array {
+  if (value === undefined) throw new Error("a handler returned an array holding undefined");
+  return encodeCbor(value);
+}
+
+function errorText(e: unknown): string {
+  if (e instanceof Error) return e.message || e.name;
+  return typeof e === "string" ? e : JSON.stringify(e) ?? String(e);
+}
+
+function withTimeout<T>(value: T | Promise<T>, ms: number): Promise<T> {
+  if (!(value instanceof Promise) && !(typeof value === "object" && value !== null && "then" in value)) return Promise.resolve(value);
+  return new Promise<T>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`the handler did not return within ${ms} ms`)), ms);
+    Promise.resolve(value).then(
+      (v) => { clearTimeout(timer); resolve(v); },
+      (e) => { clearTimeout(timer); reject(e); },
+    );
+  });
+}

@@ -1,0 +1,391 @@
+import { createServer, type Server, type Socket } from "node:net";
+import { cborJoinMap, isCodecError } from "../../codec/index.ts";
+import { TempestError } from "../../core/errors.ts";
+import { capacity, createPipeline, isIdle, stats, step, type Effect, type PipelineState, type TaskSpec } from "../../core/pipeline/index.ts";
+import type { Topology } from "../../core/project/model.ts";
+import type { Source } from "../../core/sources/types.ts";
+import { Histogram } from "../../core/stats/histogram.ts";
+import { PROTOCOL_VERSION, parseControlToTopology, parseHello, parseTaskToTopology } from "../../protocol/topology-task.ts";
+import { FramedConnection } from "../connection.ts";
+import type { Logger } from "../log.ts";
+import { summarize, type TopologySummary } from "./summary.ts";
+
+export interface TopologyOptions {
+  topology: Topology;
+  source: Source;
+  host: string;
+  port: number;
+  log: Logger;
+  heartbeatMs?: number;
+  tickMs?: number;
+  /** How long a graceful stop waits for in-flight roots before giving up on them. */
+  drainMs?: number;
+}
+
+export interface TopologyHandle {
+  host: string;
+  port: number;
+  /** Resolves when the topology has stopped: a finite source is done, or stop() finished. */
+  finished: Promise<TopologySummary>;
+  stop(reason: string): Promise<TopologySummary>;
+  summary(): TopologySummary;
+}
+
+type Peer =
+  | { kind: "pending"; conn: FramedConnection; addr: string }
+  | { kind: "task"; conn: FramedConnection; addr: string; session: string; task: string; instance: string }
+  | { kind: "control"; conn: FramedConnection; addr: string };
+
+const POLL_BATCH = 500;
+
+/** Starts the topology service: TCP server, source, pipeline, acks (DESIGN.md §4–§6). */
+export async function startTopology(opts: TopologyOptions): Promise<TopologyHandle> {
+  const service = new TopologyService(opts);
+  await service.listen();
+  return service.handle();
+}
+
+class TopologyService {
+  private readonly pipeline: PipelineState;
+  private readonly peers = new Set<Peer>();
+  private readonly sessions = new Map<string, Peer & { kind: "task" }>();
+  private readonly latency = new Map<string, Histogram>();
+  private server?: Server;
+  private port = 0;
+  private sessionCounter = 0;
+  private read = 0;
+  private deadLetteredAtSource = 0;
+  private readonly startedAt = Date.now();
+  private pumping = false;
+  private stopping = false;
+  private stopDeadline = Infinity;
+  private pendingWrites = 0;
+  private ackBatch: string[] = [];
+  private timers: ReturnType<typeof setInterval>[] = [];
+  private sourceError?: string;
+  private resolveFinished!: (s: TopologySummary) => void;
+  private readonly finished = new Promise<TopologySummary>((r) => (this.resolveFinished = r));
+  private done = false;
+  private readonly heartbeatMs: number;
+
+  constructor(private readonly opts: TopologyOptions) {
+    const t = opts.topology;
+    const runtime = t.runtime;
+    this.heartbeatMs = opts.heartbeatMs ?? 1000;
+    this.pipeline = createPipeline({
+      topology: t.name,
+      tasks: taskSpecs(t),
+      timeoutMs: runtime.message.timeout,
+      retry: runtime.message.retry,
+      maxPending: runtime.message.max_pending,
+      backoff: { initialMs: 100, maxMs: 10_000, factor: 2 },
+      leaseMs: runtime.message.timeout,
+      encodeJoin: cborJoinMap,
+    });
+    for (const task of t.dag.tasks) this.latency.set(task, new Histogram());
+  }
+
+  async listen(): Promise<void> {
+    const { host, port, log, source, topology } = this.opts;
+    await source.open();
+    this.server = createServer((socket) => this.accept(socket));
+    await new Promise<void>((resolve, reject) => {
+      this.server?.once("error", (e: NodeJS.ErrnoException) => {
+        const hint = e.code === "EADDRINUSE" ? "choose another --port, or stop the process using it" : "check --host and --port";
+        const what = e.code === "EADDRINUSE" ? "address already in use" : e.message;
+        reject(new TempestError(e.code === "EADDRINUSE" ? "E_PORT_IN_USE" : "E_ROLE_START", `topology \`${topology.name}\` cannot listen on ${host}:${port}: ${what}`, { hint, exitCode: 1 }));
+      });
+      this.server?.listen(port, host, () => resolve());
+    });
+    const addr = this.server.address();
+    this.port = typeof addr === "object" && addr ? addr.port : port;
+    log.info(`listening on ${host}:${this.port}`);
+    this.timers.push(setInterval(() => this.tick(), this.opts.tickMs ?? 50));
+    this.timers.push(setInterval(() => this.heartbeat(), this.heartbeatMs));
+    void this.pump();
+  }
+
+  handle(): TopologyHandle {
+    return {
+      host: this.opts.host,
+      port: this.port,
+      finished: this.finished,
+      stop: (reason) => this.stop(reason),
+      summary: () => this.summary(),
+    };
+  }
+
+  private summary(): TopologySummary {
+    return summarize({
+      topology: this.opts.topology.name,
+      source: this.opts.source.type,
+      read: this.read,
+      deadLetteredAtSource: this.deadLetteredAtSource,
+      stats: stats(this.pipeline),
+      latency: this.latency,
+      startedAt: this.startedAt,
+      now: Date.now(),
+      sessions: this.sessions.size,
+      exhausted: this.opts.source.exhausted(),
+    });
+  }
+
+  // --- connections -------------------------------------------------------------------------
+
+  private accept(socket: Socket): void {
+    const addr = `${socket.remoteAddress}:${socket.remotePort}`;
+    const peer: Peer = { kind: "pending", conn: new FramedConnection(socket), addr };
+    this.peers.add(peer);
+    // A peer that never says hello is dropped by the heartbeat check.
+    let current: Peer = peer;
+    socket.on("data", (chunk: Buffer) => {
+      try {
+        for (const frame of current.conn.decode(chunk)) current = this.onFrame(current, frame);
+      } catch (e) {
+        this.refuse(current, isCodecError(e) ? e.message : `protocol error: ${(e as Error).message}`);
+        return;
+      }
+      this.afterEvents();
+    });
+    socket.on("error", () => {});
+    socket.on("close", () => {
+      this.peers.delete(current);
+      if (current.kind === "task") {
+        this.sessions.delete(current.session);
+        this.run(step(this.pipeline, { type: "session_closed", session: current.session }, Date.now()));
+        if (!this.done) this.opts.log.info(`task ${current.task}#${current.instance} left (session ${current.session})`);
+        this.afterEvents();
+      }
+    });
+  }
+
+  /** Handles one frame; returns the peer as it is after it (a handshake changes its kind). */
+  private onFrame(peer: Peer, frame: unknown): Peer {
+    switch (peer.kind) {
+      case "pending":
+        return this.onHello(peer, frame);
+      case "control":
+        this.onControl(peer, frame);
+        return peer;
+      case "task":
+        this.onTaskFrame(peer, frame);
+        return peer;
+    }
+  }
+
+  private onHello(peer: Peer & { kind: "pending" }, frame: unknown): Peer {
+    const hello = parseHello(frame);
+    if (hello.version !== PROTOCOL_VERSION) {
+      throw new Error(`protocol version ${hello.version} is not supported (this topology speaks ${PROTOCOL_VERSION})`);
+    }
+    this.peers.delete(peer);
+    const session = `s${++this.sessionCounter}`;
+    if (hello.role === "control") {
+      const next: Peer = { kind: "control", conn: peer.conn, addr: peer.addr };
+      this.peers.add(next);
+      next.conn.send({ type: "welcome", version: PROTOCOL_VERSION, session, heartbeat_ms: this.heartbeatMs });
+      return next;
+    }
+    if (hello.topology !== this.opts.topology.name) throw new Error(`this is topology \`${this.opts.topology.name}\`, not \`${hello.topology}\``);
+    if (!this.opts.topology.dag.tasks.includes(hello.task)) throw new Error(`topology \`${this.opts.topology.name}\` has no task \`${hello.task}\``);
+    if (this.stopping) throw new Error("the topology is stopping");
+    const next: Peer & { kind: "task" } = { kind: "task", conn: peer.conn, addr: peer.addr, session, task: hello.task, instance: hello.instance };
+    this.peers.add(next);
+    this.sessions.set(session, next);
+    next.conn.send({ type: "welcome", version: PROTOCOL_VERSION, session, heartbeat_ms: this.heartbeatMs });
+    this.run(step(this.pipeline, { type: "session_open", session, task: hello.task }, Date.now()));
+    this.opts.log.info(`task ${hello.task}#${hello.instance} joined from ${peer.addr} (session ${session}, pid ${hello.pid})`);
+    return next;
+  }
+
+  private onTaskFrame(peer: Peer & { kind: "task" }, frame: unknown): void {
+    const msg = parseTaskToTopology(frame);
+    const now = Date.now();
+    switch (msg.type) {
+      case "ready":
+        this.run(step(this.pipeline, { type: "credits", session: peer.session, n: msg.credits }, now));
+        return;
+      case "done":
+        this.latency.get(peer.task)?.record(msg.ms);
+        this.run(step(this.pipeline, { type: "done", session: peer.session, delivery: msg.delivery, outputs: msg.outputs }, now));
+        return;
+      case "fail":
+        this.latency.get(peer.task)?.record(msg.ms);
+        this.run(step(this.pipeline, { type: "fail", session: peer.session, delivery: msg.delivery, error: msg.error }, now));
+        return;
+      case "ping":
+        peer.conn.send({ type: "pong", t: msg.t });
+        return;
+      case "pong":
+        return;
+      case "bye":
+        peer.conn.end();
+        return;
+      case "hello":
+        throw new Error("a second hello on the same connection");
+    }
+  }
+
+  private onControl(peer: Peer & { kind: "control" }, frame: unknown): void {
+    const msg = parseControlToTopology(frame);
+    switch (msg.type) {
+      case "stats_request":
+        peer.conn.send({ type: "stats", stats: this.summary() });
+        return;
+      case "shutdown_request":
+        void this.stop(`shutdown requested from ${peer.addr}`);
+        return;
+      case "hello":
+        throw new Error("a second hello on the same connection");
+    }
+  }
+
+  private refuse(peer: Peer, reason: string): void {
+    this.opts.log.warn(`closing connection from ${peer.addr}: ${reason}`);
+    if (peer.kind === "pending") peer.conn.send({ type: "reject", reason });
+    peer.conn.flush();
+    peer.conn.destroy();
+  }
+
+  // --- effects -----------------------------------------------------------------------------
+
+  private run(effects: Effect[]): void {
+    for (const e of effects) {
+      switch (e.type) {
+        case "deliver": {
+          const peer = this.sessions.get(e.session);
+          peer?.conn.send({ type: "deliver", delivery: e.delivery, topology_id: this.opts.topology.name, msg_id: e.rootId, edge: e.edge, attempt: e.attempt, msg: e.payload });
+          break;
+        }
+        case "ack":
+          this.ackBatch.push(e.rootId);
+          break;
+        case "dead_letter":
+          this.opts.log.warn(`message ${e.rootId} dead-lettered after ${e.attempts.length} attempt(s): ${e.error}`);
+          this.writeDeadLetter(e.rootId, e.payload, e.error, e.attempts);
+          break;
+        case "retry":
+          this.opts.log.debug(`message ${e.rootId} failed (${e.error}); attempt ${e.attempt} in ${e.delayMs} ms`);
+          break;
+      }
+    }
+  }
+
+  private writeDeadLetter(id: string, payload: Uint8Array | string, error: string, attempts: Array<{ attempt: number; error: string; at: number }>): void {
+    this.pendingWrites++;
+    this.opts.source
+      .deadLetter({ id, payload, error, attempts })
+      .then(() => this.opts.source.ack([id]))
+      .catch((e) => this.opts.log.error(`could not write dead letter for ${id}: ${(e as Error).message}; it stays unacked at the source`))
+      .finally(() => {
+        this.pendingWrites--;
+        this.afterEvents();
+      });
+  }
+
+  /** After a batch of events: ack what completed, refill from the source, see if we are done. */
+  private afterEvents(): void {
+    if (this.ackBatch.length) {
+      const ids = this.ackBatch;
+      this.ackBatch = [];
+      this.opts.source.ack(ids).catch((e) => this.opts.log.warn(`ack failed, the source will redeliver: ${(e as Error).message}`));
+    }
+    void this.pump();
+    this.checkFinished();
+  }
+
+  private async pump(): Promise<void> {
+    if (this.pumping || this.stopping || this.done) return;
+    this.pumping = true;
+    try {
+      while (!this.stopping && !this.opts.source.exhausted()) {
+        const room = capacity(this.pipeline);
+        if (room <= 0) break;
+        const { messages, rejects } = await this.opts.source.poll(Math.min(room, POLL_BATCH));
+        if (messages.length === 0 && rejects.length === 0) break;
+        const now = Date.now();
+        this.read += messages.length + rejects.length;
+        for (const m of messages) this.run(step(this.pipeline, { type: "source", id: m.id, payload: m.payload, attempt: m.attempt }, now));
+        for (const r of rejects) {
+          this.deadLetteredAtSource++;
+          this.opts.log.warn(`message ${r.id} dead-lettered: ${r.error}`);
+          this.writeDeadLetter(r.id, r.raw, r.error, []);
+        }
+        if (this.ackBatch.length) {
+          const ids = this.ackBatch;
+          this.ackBatch = [];
+          await this.opts.source.ack(ids);
+        }
+      }
+    } catch (e) {
+      const why = (e as Error).message;
+      if (this.sourceError !== why) this.opts.log.error(`source ${this.opts.source.type} failed: ${why}; retrying`);
+      this.sourceError = why;
+    } finally {
+      this.pumping = false;
+    }
+    this.checkFinished();
+  }
+
+  private tick(): void {
+    const now = Date.now();
+    this.run(step(this.pipeline, { type: "tick" }, now));
+    if (this.stopping && now > this.stopDeadline && !this.done) {
+      this.opts.log.warn(`stopping with ${stats(this.pipeline).roots.inflight} message(s) unfinished; they stay unacked at the source`);
+      this.finish();
+      return;
+    }
+    this.afterEvents();
+  }
+
+  private heartbeat(): void {
+    const now = Date.now();
+    for (const peer of this.peers) {
+      if (now - peer.conn.lastSeen > this.heartbeatMs * 5) {
+        this.opts.log.warn(`dropping ${peer.kind === "task" ? `task ${peer.task}#${peer.instance}` : "connection"} from ${peer.addr}: silent for ${now - peer.conn.lastSeen} ms`);
+        peer.conn.destroy();
+        continue;
+      }
+      if (peer.kind !== "pending") peer.conn.send({ type: "ping", t: now });
+    }
+  }
+
+  private checkFinished(): void {
+    if (this.done || this.pumping || this.pendingWrites > 0 || !isIdle(this.pipeline)) return;
+    if (this.stopping || this.opts.source.exhausted()) this.finish();
+  }
+
+  private stop(reason: string): Promise<TopologySummary> {
+    if (!this.stopping && !this.done) {
+      this.opts.log.info(`stopping (${reason}): no new messages; finishing ${stats(this.pipeline).roots.inflight} in flight`);
+      this.stopping = true;
+      this.stopDeadline = Date.now() + (this.opts.drainMs ?? this.opts.topology.runtime.message.timeout + 1000);
+      this.checkFinished();
+    }
+    return this.finished;
+  }
+
+  private finish(): void {
+    if (this.done) return;
+    this.done = true;
+    for (const t of this.timers) clearInterval(t);
+    for (const peer of this.peers) {
+      if (peer.kind === "task") peer.conn.send({ type: "shutdown" });
+      peer.conn.end();
+    }
+    this.server?.close();
+    const summary = this.summary();
+    void this.opts.source.close().finally(() => this.resolveFinished(summary));
+  }
+}
+
+/** The pipeline's view of a topology: parents, children and join mode of every task. */
+export function taskSpecs(t: Topology): TaskSpec[] {
+  const join = new Map(t.tasks.map((x) => [x.name, x.join]));
+  return t.dag.tasks.map((name) => ({
+    name,
+    parents: t.dag.edges.filter(([, to]) => to === name).map(([from]) => from),
+    children: t.dag.edges.filter(([from]) => from === name).map(([, to]) => to),
+    join: join.get(name) ?? "union",
+  }));
+}
