@@ -1,5 +1,6 @@
 import type { Socket } from "node:net";
 import { FrameDecoder, encodeFrames } from "../codec/index.ts";
+import { clock } from "./clock.ts";
 
 /**
  * A framed peer over a node:net socket. Outgoing frames are queued and written once per tick
@@ -12,7 +13,7 @@ export class FramedConnection {
   private flushScheduled = false;
   private waitingForDrain = false;
   closed = false;
-  lastSeen = Date.now();
+  lastSeen = clock();
 
   constructor(readonly socket: Socket, opts: { maxFrame?: number } = {}) {
     this.decoder = new FrameDecoder({ maxFrame: opts.maxFrame });
@@ -28,7 +29,7 @@ export class FramedConnection {
 
   /** Decodes a chunk; throws CodecError on a bad frame (the caller closes the connection). */
   decode(chunk: Uint8Array): unknown[] {
-    this.lastSeen = Date.now();
+    this.lastSeen = clock();
     return this.decoder.push(chunk);
   }
 

@@ -3,6 +3,7 @@ import { decodeCbor, encodeCbor, isCodecError } from "../../codec/index.ts";
 import type { Deliver } from "../../protocol/topology-task.ts";
 import { PROTOCOL_VERSION, parseTopologyToTask } from "../../protocol/topology-task.ts";
 import type { TaskContext, TaskDefinition } from "../../sdk/index.ts";
+import { clock } from "../clock.ts";
 import { FramedConnection } from "../connection.ts";
 import type { Logger } from "../log.ts";
 
@@ -28,6 +29,7 @@ export interface TaskWorkerHandle {
 const RECONNECT_MIN_MS = 100;
 const RECONNECT_MAX_MS = 5_000;
 const STOP_GRACE_MS = 10_000;
+const PREFETCH = 256;
 
 /**
  * The task role (DESIGN.md §4): connects to its topology, asks for deliveries with credits,
@@ -55,7 +57,8 @@ class TaskWorker {
 
   constructor(private readonly opts: TaskWorkerOptions) {
     // A little more than the concurrency, so the next message is here when a handler finishes.
-    this.prefetch = Math.max(opts.concurrency * 2, Math.min(64, opts.concurrency + 32));
+    // Enough in flight that each socket write and read carries a batch of frames.
+    this.prefetch = Math.max(opts.concurrency * 2, PREFETCH);
   }
 
   start(): TaskWorkerHandle {
@@ -113,7 +116,7 @@ class TaskWorker {
         conn.send({ type: "ready", credits: this.prefetch });
         clearInterval(this.heartbeatTimer);
         this.heartbeatTimer = setInterval(() => {
-          if (Date.now() - conn.lastSeen > msg.heartbeat_ms * 5) {
+          if (clock() - conn.lastSeen > msg.heartbeat_ms * 5) {
             this.opts.log.warn("the topology went silent; reconnecting");
             conn.destroy();
           } else conn.send({ type: "ping", t: Date.now() });
@@ -145,15 +148,15 @@ class TaskWorker {
     while (this.running < this.opts.concurrency && this.queue.length > 0) {
       const d = this.queue.shift() as Deliver;
       this.running++;
-      void this.handle(d, this.generation).finally(() => {
-        this.running--;
-        this.drainQueue();
-        this.maybeFinish();
-      });
+      this.handle(d, this.generation);
     }
   }
 
-  private async handle(d: Deliver, generation: number): Promise<void> {
+  /**
+   * Calls the handler. A synchronous result is answered at once (no promise on the hot path);
+   * a promise is awaited, bounded by the handler timeout.
+   */
+  private handle(d: Deliver, generation: number): void {
     const t0 = performance.now();
     const ctx: TaskContext = {
       msgId: d.msg_id,
@@ -163,16 +166,37 @@ class TaskWorker {
       task: this.opts.task,
       log: this.opts.log,
     };
-    let answer: { type: "done"; delivery: number; outputs: Uint8Array[]; ms: number } | { type: "fail"; delivery: number; error: string; ms: number };
+    let result: unknown;
     try {
-      const input = decodeCbor(d.msg);
-      const result = await withTimeout(this.opts.definition.handle(input, ctx), this.opts.handlerTimeoutMs);
-      answer = { type: "done", delivery: d.delivery, outputs: toOutputs(result).map(encodeOutput), ms: performance.now() - t0 };
+      result = this.opts.definition.handle(decodeCbor(d.msg), ctx);
     } catch (e) {
-      answer = { type: "fail", delivery: d.delivery, error: errorText(e), ms: performance.now() - t0 };
+      this.answer(generation, { type: "fail", delivery: d.delivery, error: errorText(e), ms: performance.now() - t0 });
+      return;
     }
-    // An answer for a connection that is gone is stale: the topology has requeued it.
+    if (!isThenable(result)) {
+      this.answer(generation, this.doneOrFail(d.delivery, result, t0));
+      return;
+    }
+    withTimeout(result, this.opts.handlerTimeoutMs).then(
+      (value) => this.answer(generation, this.doneOrFail(d.delivery, value, t0)),
+      (e) => this.answer(generation, { type: "fail", delivery: d.delivery, error: errorText(e), ms: performance.now() - t0 }),
+    );
+  }
+
+  private doneOrFail(delivery: number, result: unknown, t0: number): Answer {
+    try {
+      return { type: "done", delivery, outputs: toOutputs(result).map(encodeOutput), ms: performance.now() - t0 };
+    } catch (e) {
+      return { type: "fail", delivery, error: `cannot encode the handler's output: ${errorText(e)}`, ms: performance.now() - t0 };
+    }
+  }
+
+  /** Sends the answer (unless its connection is gone: the topology has requeued it) and frees the slot. */
+  private answer(generation: number, answer: Answer): void {
     if (generation === this.generation) this.conn?.send(answer);
+    this.running--;
+    this.drainQueue();
+    this.maybeFinish();
   }
 
   async stop(reason: string): Promise<void> {
@@ -228,8 +252,13 @@ function errorText(e: unknown): string {
   return typeof e === "string" ? e : JSON.stringify(e) ?? String(e);
 }
 
-function withTimeout<T>(value: T | Promise<T>, ms: number): Promise<T> {
-  if (!(value instanceof Promise) && !(typeof value === "object" && value !== null && "then" in value)) return Promise.resolve(value);
+type Answer = { type: "done"; delivery: number; outputs: Uint8Array[]; ms: number } | { type: "fail"; delivery: number; error: string; ms: number };
+
+function isThenable(v: unknown): v is PromiseLike<unknown> {
+  return typeof v === "object" && v !== null && typeof (v as { then?: unknown }).then === "function";
+}
+
+function withTimeout<T>(value: PromiseLike<T>, ms: number): Promise<T> {
   return new Promise<T>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`the handler did not return within ${ms} ms`)), ms);
     Promise.resolve(value).then(

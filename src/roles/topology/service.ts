@@ -6,6 +6,7 @@ import type { Topology } from "../../core/project/model.ts";
 import type { Source } from "../../core/sources/types.ts";
 import { Histogram } from "../../core/stats/histogram.ts";
 import { PROTOCOL_VERSION, parseControlToTopology, parseHello, parseTaskToTopology } from "../../protocol/topology-task.ts";
+import { clock } from "../clock.ts";
 import { FramedConnection } from "../connection.ts";
 import type { Logger } from "../log.ts";
 import { summarize, type TopologySummary } from "./summary.ts";
@@ -55,7 +56,9 @@ class TopologyService {
   private sessionCounter = 0;
   private read = 0;
   private deadLetteredAtSource = 0;
-  private readonly startedAt = Date.now();
+  /** Throughput is measured from the first delivery: start-up (tasks connecting) is not work. */
+  private startedAt = clock();
+  private delivering = false;
   private pumping = false;
   private stopping = false;
   private stopDeadline = Infinity;
@@ -124,7 +127,7 @@ class TopologyService {
       stats: stats(this.pipeline),
       latency: this.latency,
       startedAt: this.startedAt,
-      now: Date.now(),
+      now: clock(),
       sessions: this.sessions.size,
       exhausted: this.opts.source.exhausted(),
     });
@@ -152,7 +155,7 @@ class TopologyService {
       this.peers.delete(current);
       if (current.kind === "task") {
         this.sessions.delete(current.session);
-        this.run(step(this.pipeline, { type: "session_closed", session: current.session }, Date.now()));
+        this.run(step(this.pipeline, { type: "session_closed", session: current.session }, clock()));
         if (!this.done) this.opts.log.info(`task ${current.task}#${current.instance} left (session ${current.session})`);
         this.afterEvents();
       }
@@ -193,14 +196,14 @@ class TopologyService {
     this.peers.add(next);
     this.sessions.set(session, next);
     next.conn.send({ type: "welcome", version: PROTOCOL_VERSION, session, heartbeat_ms: this.heartbeatMs });
-    this.run(step(this.pipeline, { type: "session_open", session, task: hello.task }, Date.now()));
+    this.run(step(this.pipeline, { type: "session_open", session, task: hello.task }, clock()));
     this.opts.log.info(`task ${hello.task}#${hello.instance} joined from ${peer.addr} (session ${session}, pid ${hello.pid})`);
     return next;
   }
 
   private onTaskFrame(peer: Peer & { kind: "task" }, frame: unknown): void {
     const msg = parseTaskToTopology(frame);
-    const now = Date.now();
+    const now = clock();
     switch (msg.type) {
       case "ready":
         this.run(step(this.pipeline, { type: "credits", session: peer.session, n: msg.credits }, now));
@@ -253,6 +256,10 @@ class TopologyService {
     for (const e of effects) {
       switch (e.type) {
         case "deliver": {
+          if (!this.delivering) {
+            this.delivering = true;
+            this.startedAt = clock();
+          }
           const peer = this.sessions.get(e.session);
           peer?.conn.send({ type: "deliver", delivery: e.delivery, topology_id: this.opts.topology.name, msg_id: e.rootId, edge: e.edge, attempt: e.attempt, msg: e.payload });
           break;
@@ -303,7 +310,7 @@ class TopologyService {
         if (room <= 0) break;
         const { messages, rejects } = await this.opts.source.poll(Math.min(room, POLL_BATCH));
         if (messages.length === 0 && rejects.length === 0) break;
-        const now = Date.now();
+        const now = clock();
         this.read += messages.length + rejects.length;
         for (const m of messages) this.run(step(this.pipeline, { type: "source", id: m.id, payload: m.payload, attempt: m.attempt }, now));
         for (const r of rejects) {
@@ -328,7 +335,7 @@ class TopologyService {
   }
 
   private tick(): void {
-    const now = Date.now();
+    const now = clock();
     this.run(step(this.pipeline, { type: "tick" }, now));
     if (this.stopping && now > this.stopDeadline && !this.done) {
       this.opts.log.warn(`stopping with ${stats(this.pipeline).roots.inflight} message(s) unfinished; they stay unacked at the source`);
@@ -339,7 +346,7 @@ class TopologyService {
   }
 
   private heartbeat(): void {
-    const now = Date.now();
+    const now = clock();
     for (const peer of this.peers) {
       if (now - peer.conn.lastSeen > this.heartbeatMs * 5) {
         this.opts.log.warn(`dropping ${peer.kind === "task" ? `task ${peer.task}#${peer.instance}` : "connection"} from ${peer.addr}: silent for ${now - peer.conn.lastSeen} ms`);
@@ -359,7 +366,7 @@ class TopologyService {
     if (!this.stopping && !this.done) {
       this.opts.log.info(`stopping (${reason}): no new messages; finishing ${stats(this.pipeline).roots.inflight} in flight`);
       this.stopping = true;
-      this.stopDeadline = Date.now() + (this.opts.drainMs ?? this.opts.topology.runtime.message.timeout + 1000);
+      this.stopDeadline = clock() + (this.opts.drainMs ?? this.opts.topology.runtime.message.timeout + 1000);
       this.checkFinished();
     }
     return this.finished;

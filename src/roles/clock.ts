@@ -1,0 +1,2 @@
+/** Milliseconds on a clock that never goes backwards (the pipeline's deadlines need that), close to wall time. */
+export const clock = (): number => performance.timeOrigin + performance.now();
