@@ -20,7 +20,7 @@ export default defineTempestCommand({
       topologies = topologies.filter((t) => t.name === args.topology);
       if (topologies.length === 0) {
         const names = project.topologies.map((t) => t.name);
-        throw new TempestError("E_UNKNOWN_TOPOLOGY", `no topology named \`${args.topology}\``, { hint: didYouMean(args.topology, names) || `known: ${names.join(", ")}` });
+        throw new TempestError("E_UNKNOWN_TOPOLOGY", `no topology named \`${args.topology}\``, { hint: didYouMean(args.topology, names) || `known topologies: ${names.join(", ")}` });
       }
     }
     if (args.out) {

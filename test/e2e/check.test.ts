@@ -160,7 +160,7 @@ const cases: BadCase[] = [
     name: "a --set naming an unknown topology",
     files: diamondFiles(),
     args: ["--set", "topology.why.message.retry=2"],
-    expect: ["--set topology.why.message.retry=2: there is no topology `why` — expected one of: y"],
+    expect: ["--set topology.why.message.retry=2: there is no topology `why` — known: y"],
   },
   {
     name: "a duplicate task",
@@ -190,12 +190,12 @@ const cases: BadCase[] = [
   {
     name: "Runtime.toml configures a topology that does not exist",
     files: diamondFiles({ runtime: `[topology.x.message]\nretry = 1\n` }),
-    expect: ["Runtime.toml:1:1: [topology.x] configures a topology that the project does not define — did you mean `y`?"],
+    expect: ["Runtime.toml:1:1: [topology.x] configures a topology that the project does not define — known topologies: y"],
   },
   {
     name: "Runtime.toml configures a task the topology does not have",
     files: diamondFiles({ runtime: `[topology.y.task.E]\nworkers = 2\n` }),
-    expect: ["Runtime.toml:1:1: [topology.y.task.E] configures a task that topology `y` does not have — did you mean `A`?"],
+    expect: ["Runtime.toml:1:1: [topology.y.task.E] configures a task that topology `y` does not have — its tasks: A, B, C, D"],
   },
   {
     name: "a source key that the source type does not take",

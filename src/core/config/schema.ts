@@ -32,7 +32,7 @@ export function checkValue(value: unknown, schema: Schema, path: string[], where
         problems.push({
           ...at([...path, k]), code: "E_CONFIG_INVALID", severity: "error",
           message: `unknown key \`${k}\`${key ? ` in [${key}]` : ""}`,
-          hint: didYouMean(k, known) || "remove it",
+          hint: didYouMean(k, known) || (known.length ? `valid keys here: ${known.join(", ")}` : "remove it"),
         });
         continue;
       }

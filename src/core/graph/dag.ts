@@ -40,7 +40,7 @@ export function validateDag(declared: string[], graph: ParsedGraph): { dag: Dag;
       problems.push({
         code: "E_GRAPH_UNKNOWN_TASK", severity: "error", line: n.line, col: n.col,
         message: `the graph names task \`${n.name}\`, which is not defined`,
-        hint: didYouMean(n.name, declared) || "define it as a task of this topology",
+        hint: didYouMean(n.name, declared) || `define it as a task of this topology (its tasks: ${declared.join(", ")})`,
       });
     }
   }

@@ -81,7 +81,7 @@ export function applyOverrides(
         s = s.each;
         continue;
       }
-      problems.push(problem(`unknown key \`${seg}\`${path.length ? ` in ${path.join(".")}` : ""}`, didYouMean(seg, fields) || "remove it"));
+      problems.push(problem(`unknown key \`${seg}\`${path.length ? ` in ${path.join(".")}` : ""}`, didYouMean(seg, fields) || `valid keys here: ${fields.join(", ")}`));
       failed = true;
       break;
     }

@@ -10,14 +10,14 @@ export function suggest(word: string, candidates: Iterable<string>): string | un
     }
   }
   const limit = Math.max(1, Math.floor(word.length / 3));
-  return bestDistance <= limit ? best : undefined;
+  // A one-letter name is 'one edit away' from every other one-letter name: no suggestion then.
+  return bestDistance <= limit && bestDistance < word.length ? best : undefined;
 }
 
+/** "did you mean `x`?" when a candidate is close, else "" (the caller says what is valid). */
 export function didYouMean(word: string, candidates: Iterable<string>): string {
-  const list = [...candidates];
-  const s = suggest(word, list);
-  if (s) return `did you mean \`${s}\`?`;
-  return list.length ? `expected one of: ${list.join(", ")}` : "";
+  const s = suggest(word, candidates);
+  return s ? `did you mean \`${s}\`?` : "";
 }
 
 function editDistance(a: string, b: string): number {

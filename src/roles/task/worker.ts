@@ -83,13 +83,9 @@ class TaskWorker {
         conn.destroy();
       }
     });
-    socket.on("error", (e: NodeJS.ErrnoException) => {
-      if (this.unreachableSince === undefined && !this.stopping) {
-        this.unreachableSince = Date.now();
-        log.warn(`topology at ${host}:${port} is not reachable (${e.code ?? e.message}); retrying`);
-      }
-    });
+    socket.on("error", (e: NodeJS.ErrnoException) => this.outage(conn, e.code ?? e.message));
     socket.on("close", () => {
+      this.outage(conn, "connection closed");
       if (this.conn === conn) this.conn = undefined;
       // Deliveries not started yet belong to the old session; the topology requeues them.
       this.queue = [];
@@ -101,6 +97,15 @@ class TaskWorker {
       setTimeout(() => this.connect(), this.reconnectDelay);
       this.reconnectDelay = Math.min(this.reconnectDelay * 2, RECONNECT_MAX_MS);
     });
+  }
+
+  /** Logs an outage once, when it starts; `onFrame(welcome)` logs its end. */
+  private outage(conn: FramedConnection, why: string): void {
+    if (this.unreachableSince !== undefined || this.stopping) return;
+    this.unreachableSince = Date.now();
+    const { host, port, log } = this.opts;
+    if (this.conn === conn) log.warn(`lost the connection to the topology at ${host}:${port} (${why}); reconnecting`);
+    else log.warn(`topology at ${host}:${port} is not reachable (${why}); retrying`);
   }
 
   private onFrame(conn: FramedConnection, generation: number, frame: unknown): void {

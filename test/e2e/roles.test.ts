@@ -1,0 +1,99 @@
+import { afterAll, afterEach, describe, expect, test } from "bun:test";
+import { controlRequest } from "../../src/roles/topology/control-client.ts";
+import { diamondFiles } from "../helpers/projects.ts";
+import { startTempest, stopAll } from "../helpers/process.ts";
+import { cleanupTempDirs, runTempest, tempProject, waitFor } from "../helpers/tempest.ts";
+
+afterEach(stopAll);
+afterAll(cleanupTempDirs);
+
+const endless = () => tempProject({ ...diamondFiles(), "Runtime.toml": `[topology.y.source]\ntype = "generator"\ncount = 0\nrate = 500\n` });
+
+describe("the topology and task roles, started by hand", () => {
+  test("stats over a control connection, then a shutdown request: exit 0", async () => {
+    const dir = endless();
+    const topo = startTempest(["topology", "y", "--port", "0"], { cwd: dir });
+    const port = Number((await topo.waitForStderr(/listening on 127\.0\.0\.1:(\d+)/))[1]);
+    for (const t of ["A", "B", "C", "D"]) startTempest(["task", "y", t, "--connect", `127.0.0.1:${port}`, "--instance", "1"], { cwd: dir });
+    await topo.waitForStderr(/task D#1 joined/);
+    const stats = await waitFor(async () => {
+      const s = await controlRequest("127.0.0.1", port, "stats_request");
+      return s && s.completed > 20 ? s : undefined;
+    }, "20 messages to complete");
+    expect(stats.topology).toBe("y");
+    expect(stats.source).toBe("generator");
+    expect(stats.sessions).toBe(4);
+    expect(Object.keys(stats.tasks).sort()).toEqual(["A", "B", "C", "D"]);
+    expect(stats.tasks.A?.handled).toBeGreaterThan(20);
+    await controlRequest("127.0.0.1", port, "shutdown_request");
+    expect(await topo.exited).toBe(0);
+    expect(topo.stderr()).toMatch(/stopping \(shutdown requested from 127\.0\.0\.1:\d+\)/);
+    expect(topo.stderr()).toMatch(/y: read (\d+), completed \1, retried 0, dead-lettered 0/);
+  });
+
+  test("a task reconnects when its topology comes back on the same port", async () => {
+    const dir = endless();
+    const first = startTempest(["topology", "y", "--port", "0"], { cwd: dir });
+    const port = Number((await first.waitForStderr(/listening on 127\.0\.0\.1:(\d+)/))[1]);
+    const tasks = ["A", "B", "C", "D"].map((t) => startTempest(["task", "y", t, "--connect", `127.0.0.1:${port}`], { cwd: dir }));
+    await first.waitForStderr(/task D#\d+ joined/);
+    first.proc.kill("SIGKILL");
+    await first.exited;
+    await waitFor(() => tasks.every((t) => /lost the connection to the topology at 127\.0\.0\.1:\d+ \([^)]+\); reconnecting/.test(t.stderr())), "every task to notice the topology is gone");
+    const second = startTempest(["topology", "y", "--port", String(port)], { cwd: dir });
+    await second.waitForStderr(/listening on/);
+    await waitFor(async () => ((await controlRequest("127.0.0.1", port, "stats_request"))?.completed ?? 0) > 10, "messages to flow again", 15_000);
+    for (const t of tasks) expect(t.stderr()).toMatch(/connected to the topology after \d+ ms/);
+    // The outage is logged once per task, not once per attempt.
+    for (const t of tasks) expect(t.stderr().match(/lost the connection|is not reachable/g)?.length).toBe(1);
+    second.proc.kill("SIGTERM");
+    expect(await second.exited).toBe(0);
+    for (const t of tasks) expect(await t.exited).toBe(0);
+  });
+
+  test("SIGTERM to a task mid-stream: it finishes what it holds and leaves; another takes over", async () => {
+    const dir = endless();
+    const topo = startTempest(["topology", "y", "--port", "0"], { cwd: dir });
+    const port = Number((await topo.waitForStderr(/listening on 127\.0\.0\.1:(\d+)/))[1]);
+    const a1 = startTempest(["task", "y", "A", "--connect", `127.0.0.1:${port}`, "--instance", "1"], { cwd: dir });
+    for (const t of ["A", "B", "C", "D"]) startTempest(["task", "y", t, "--connect", `127.0.0.1:${port}`, "--instance", "2"], { cwd: dir });
+    await topo.waitForStderr(/task A#1 joined/);
+    a1.proc.kill("SIGTERM");
+    expect(await a1.exited).toBe(0);
+    await topo.waitForStderr(/task A#1 left/);
+    const before = (await controlRequest("127.0.0.1", port, "stats_request"))?.completed ?? 0;
+    await waitFor(async () => ((await controlRequest("127.0.0.1", port, "stats_request"))?.completed ?? 0) > before + 20, "work to go on with A#2 alone");
+    topo.proc.kill("SIGTERM");
+    expect(await topo.exited).toBe(0);
+    expect(topo.stderr()).toMatch(/retried 0, dead-lettered 0/);
+  });
+
+  test("bad role arguments are one clear line with exit 2", async () => {
+    const dir = endless();
+    const bad = await runTempest(["task", "y", "E", "--connect", "127.0.0.1:1"], { cwd: dir });
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toBe("error: topology `y` has no task `E` — its tasks: A, B, C, D\n");
+    const addr = await runTempest(["task", "y", "A", "--connect", "localhost"], { cwd: dir });
+    expect(addr.code).toBe(2);
+    expect(addr.stderr).toBe("error: --connect localhost is not HOST:PORT — e.g. --connect 127.0.0.1:7070\n");
+    const port = await runTempest(["topology", "y", "--port", "99999"], { cwd: dir });
+    expect(port.code).toBe(2);
+    expect(port.stderr).toBe("error: --port 99999 is not a port — give a number from 0 to 65535 (0 picks a free port)\n");
+  });
+});
+
+describe("the examples in the README", () => {
+  test("wordcount runs and prints the top words", async () => {
+    const r = await runTempest(["run", "wordcount", "--project", `${import.meta.dir}/../../examples/wordcount`]);
+    expect(r.code).toBe(0);
+    expect(r.stderr).toContain("[count#0] top words: the 10, i 9, and 7");
+    expect(r.stdout).toContain("wordcount: read 16, completed 16, retried 0, dead-lettered 0");
+  });
+
+  test("diamond runs with its join", async () => {
+    const r = await runTempest(["run", "diamond", "--project", `${import.meta.dir}/../../examples/diamond`]);
+    expect(r.code).toBe(0);
+    expect(r.stderr).toContain("[D#0] 1000 orders joined");
+    expect(r.stdout).toContain("diamond: read 1000, completed 1000, retried 0, dead-lettered 0");
+  });
+});
