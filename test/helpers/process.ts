@@ -51,10 +51,11 @@ export async function stopAll(): Promise<void> {
   }
 }
 
+/** True while `pid` runs; a zombie (exited, not yet reaped by its new parent) counts as gone. */
 export function isAlive(pid: number): boolean {
   try {
-    process.kill(pid, 0);
-    return true;
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    return stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3) !== "Z";
   } catch {
     return false;
   }
