@@ -1,0 +1,67 @@
+import { DEFAULTS } from "../../core/config/runtime-schema.ts";
+import { TempestError, formatProblem } from "../../core/errors.ts";
+import type { TaskInfo, Topology } from "../../core/project/model.ts";
+import { importUserModule, selectExport } from "../../core/project/modules.ts";
+import { didYouMean } from "../../core/text/suggest.ts";
+import { isTaskDefinition, type TaskDefinition } from "../../sdk/index.ts";
+import { createLogger } from "../log.ts";
+import { ORPHAN_EXIT_MS, watchParent } from "../parent-watch.ts";
+import { onStopSignal } from "../signals.ts";
+import { startTaskWorker } from "./worker.ts";
+
+export interface TaskRoleOptions {
+  topology: Topology;
+  task: string;
+  host: string;
+  port: number;
+  instance?: string;
+  /** The handler, when the caller has it already (a built executable imports it statically). */
+  definition?: TaskDefinition;
+}
+
+/**
+ * The whole life of a task process: find and load the handler, connect, run until told to stop.
+ * Shared by `tempest task` and the executables `tempest build` makes.
+ */
+export async function runTaskRole(opts: TaskRoleOptions): Promise<void> {
+  const { topology } = opts;
+  const info = findTask(topology, opts.task);
+  const definition = opts.definition ?? (await loadTaskDefinition(info));
+  const instance = opts.instance ?? String(process.pid);
+  const log = createLogger(`${info.name}#${instance}`);
+  const worker = startTaskWorker({
+    topology: topology.name,
+    task: info.name,
+    instance,
+    definition,
+    host: opts.host,
+    port: opts.port,
+    concurrency: topology.runtime.task[info.name]?.concurrency ?? info.concurrency ?? DEFAULTS.concurrency,
+    handlerTimeoutMs: topology.runtime.message.timeout,
+    log,
+  });
+  onStopSignal((sig) => void worker.stop(sig));
+  watchParent(() => {
+    void worker.stop("tempest run went away");
+    setTimeout(() => process.exit(1), ORPHAN_EXIT_MS).unref();
+  });
+  await worker.finished;
+}
+
+export function findTask(topology: Topology, name: string): TaskInfo {
+  const info = topology.tasks.find((t) => t.name === name);
+  if (info) return info;
+  const names = topology.tasks.map((t) => t.name);
+  throw new TempestError("E_CONFIG_INVALID", `topology \`${topology.name}\` has no task \`${name}\``, { hint: didYouMean(name, names) || `its tasks: ${names.join(", ")}` });
+}
+
+/** Imports the task's module and picks its definition; errors name the file and line. */
+export async function loadTaskDefinition(info: TaskInfo): Promise<TaskDefinition> {
+  const imported = await importUserModule(info.module);
+  if (!imported.ok) throw new TempestError("E_MODULE_LOAD", formatProblem(imported.problem), { exitCode: 2 });
+  const definition = selectExport(imported.ns, info.select);
+  if (!isTaskDefinition(definition)) {
+    throw new TempestError("E_MODULE_SHAPE", `${info.module}: ${info.select.join(".")} is not a task`, { hint: "define it with defineTask({ handle(msg, ctx) { … } })" });
+  }
+  return definition;
+}
