@@ -1,23 +1,24 @@
 #!/usr/bin/env bun
 import { runCommand, renderUsage, type CommandDef } from "citty";
 import { formatProblem, isTempestError } from "./core/errors.ts";
-import pkg from "../package.json" with { type: "json" };
+import { VERSION } from "./version.ts";
 
 const main = {
-  meta: { name: "tempest", version: pkg.version, description: "Tempest: Storm-style pipelines in one binary" },
+  meta: { name: "tempest", version: VERSION, description: "Tempest: Storm-style pipelines in one binary" },
   subCommands: {
     check: () => import("./cmd/check.ts").then((m) => m.default),
     graph: () => import("./cmd/graph.ts").then((m) => m.default),
     run: () => import("./cmd/run.ts").then((m) => m.default),
     topology: () => import("./cmd/topology.ts").then((m) => m.default),
     task: () => import("./cmd/task.ts").then((m) => m.default),
+    status: () => import("./cmd/status.ts").then((m) => m.default),
   },
 } satisfies CommandDef;
 
 /** The one place that turns errors into output and exit codes (DESIGN.md §1). */
 async function run(rawArgs: string[]): Promise<number> {
   if (rawArgs[0] === "--version" || rawArgs[0] === "-v") {
-    console.log(pkg.version);
+    console.log(VERSION);
     return 0;
   }
   const [cmd, parent] = await resolveCommand(main as CommandDef, rawArgs);

@@ -1,5 +1,6 @@
 import { isAbsolute, resolve } from "node:path";
-import type { Problem } from "../errors.ts";
+import type { Problem, TempestError } from "../errors.ts";
+import { parseRedisUrl } from "../config/redis-url.ts";
 import type { Located } from "../config/schema.ts";
 import { DEFAULTS, REQUIRED_SOURCE_KEYS, SOURCE_KEYS, SOURCE_TYPES, type SourceType } from "../config/runtime-schema.ts";
 import type { SourceConfig, TopologyRuntime } from "./model.ts";
@@ -47,6 +48,14 @@ export function resolveTopologyRuntime(
         }
       }
       runtime.source = sourceWithDefaults(root, type, source, env);
+      if (runtime.source.type === "redis-stream") {
+        try {
+          parseRedisUrl(runtime.source.uri, "uri");
+        } catch (e) {
+          const err = e as TempestError;
+          problems.push({ ...at("uri"), code: "E_CONFIG_INVALID", severity: "error", message: `[topology.${name}.source] ${err.message}`, hint: err.hint });
+        }
+      }
     }
   }
   return { runtime, problems };

@@ -6,9 +6,11 @@ import type { Source } from "../../core/sources/types.ts";
 import { DeadLetterFile } from "./dead-letter-file.ts";
 import { GeneratorSource } from "./generator.ts";
 import { LinesSource } from "./lines.ts";
+import { RedisStreamSource } from "./redis-stream.ts";
+import { createLogger, type Logger } from "../log.ts";
 
 /** Picks the source implementation a topology's runtime config asks for. */
-export async function createSource(topology: Topology): Promise<Source> {
+export async function createSource(topology: Topology, log: Logger = createLogger("source")): Promise<Source> {
   const cfg = topology.runtime.source;
   if (!cfg) {
     throw new TempestError("E_CONFIG_INVALID", `topology \`${topology.name}\` has no source`, {
@@ -27,6 +29,6 @@ export async function createSource(topology: Topology): Promise<Source> {
     case "generator":
       return new GeneratorSource(cfg, deadLetters);
     case "redis-stream":
-      throw new TempestError("E_CONFIG_INVALID", "the redis-stream source is not available in this build yet", { hint: "use a file, stdin or generator source" });
+      return new RedisStreamSource(cfg, topology.name, topology.runtime.message.timeout, log);
   }
 }

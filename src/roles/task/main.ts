@@ -8,6 +8,10 @@ import { createLogger } from "../log.ts";
 import { ORPHAN_EXIT_MS, watchParent } from "../parent-watch.ts";
 import { onStopSignal } from "../signals.ts";
 import { startTaskWorker } from "./worker.ts";
+import { hostname } from "node:os";
+import { createKeys } from "../../core/registry/keys.ts";
+import { register, registryUrl } from "../registry/registry.ts";
+import { VERSION } from "../../version.ts";
 
 export interface TaskRoleOptions {
   topology: Topology;
@@ -40,12 +44,22 @@ export async function runTaskRole(opts: TaskRoleOptions): Promise<void> {
     handlerTimeoutMs: topology.runtime.message.timeout,
     log,
   });
+  const uri = registryUrl(topology);
+  const registration = uri
+    ? await register({
+        uri,
+        record: { kind: "task", id: createKeys().taskId(topology.name, info.name, instance, hostname(), process.pid), topology: topology.name, task: info.name, instance },
+        log,
+        version: VERSION,
+      })
+    : undefined;
   onStopSignal((sig) => void worker.stop(sig));
   watchParent(() => {
     void worker.stop("tempest run went away");
     setTimeout(() => process.exit(1), ORPHAN_EXIT_MS).unref();
   });
   await worker.finished;
+  await registration?.stop();
 }
 
 export function findTask(topology: Topology, name: string): TaskInfo {

@@ -6,6 +6,9 @@ import { onStopSignal } from "../signals.ts";
 import { createSource } from "../sources/index.ts";
 import { startTopology } from "./service.ts";
 import { formatSummary } from "./summary.ts";
+import { createKeys } from "../../core/registry/keys.ts";
+import { register, registryUrl } from "../registry/registry.ts";
+import { VERSION } from "../../version.ts";
 
 export interface TopologyRoleOptions {
   topology: Topology;
@@ -21,7 +24,7 @@ export interface TopologyRoleOptions {
 export async function runTopologyRole(opts: TopologyRoleOptions): Promise<void> {
   const { topology } = opts;
   const log = createLogger("topology");
-  const source = await createSource(topology);
+  const source = await createSource(topology, log);
   const handle = await startTopology({
     topology,
     source,
@@ -29,12 +32,23 @@ export async function runTopologyRole(opts: TopologyRoleOptions): Promise<void> 
     port: opts.port ?? topology.runtime.port,
     log,
   });
+  const uri = registryUrl(topology);
+  const registration = uri
+    ? await register({
+        uri,
+        record: { kind: "topology", id: createKeys().topologyId(topology.name, handle.host, handle.port), topology: topology.name, port: handle.port },
+        log,
+        version: VERSION,
+        stats: () => handle.summary(),
+      })
+    : undefined;
   onStopSignal((sig) => void handle.stop(sig));
   watchParent(() => {
     void handle.stop("tempest run went away");
     setTimeout(() => process.exit(1), ORPHAN_EXIT_MS).unref();
   });
   const summary = await handle.finished;
+  await registration?.stop();
   if (opts.summaryJson) writeFileSync(opts.summaryJson, JSON.stringify(summary));
   log.info(formatSummary(summary).split("\n")[0]);
 }

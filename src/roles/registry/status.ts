@@ -1,0 +1,118 @@
+import type { Redis } from "ioredis";
+import { createKeys } from "../../core/registry/keys.ts";
+import type { TopologySummary } from "../topology/summary.ts";
+import type { ServiceRecord } from "./registry.ts";
+
+export interface ServiceStatus extends ServiceRecord {
+  uptime_s: number;
+  heartbeat_age_s: number;
+}
+
+export interface TopologyStatus {
+  topology: string;
+  instances: Array<{ id: string; at: number; stats: TopologySummary }>;
+  /** Sums over the instances. */
+  source: { type: string; read: number; pending: number; acked: number; dead_lettered: number };
+  tasks: Record<string, { handled: number; errors: number; inflight: number; p50_ms: number; p99_ms: number }>;
+}
+
+export interface ClusterStatus {
+  services: ServiceStatus[];
+  topologies: TopologyStatus[];
+}
+
+/** Reads every registered service and every stats snapshot (DESIGN.md §7); no director needed. */
+export async function readStatus(redis: Redis, now = Date.now()): Promise<ClusterStatus> {
+  const keys = createKeys();
+  const serviceKeys = await scanAll(redis, keys.servicePattern());
+  const values = serviceKeys.length ? await redis.mget(...serviceKeys) : [];
+  const services: ServiceStatus[] = [];
+  for (const v of values) {
+    if (!v) continue; // expired between SCAN and MGET
+    try {
+      const r = JSON.parse(v) as ServiceRecord;
+      services.push({ ...r, uptime_s: round((now - r.started_at) / 1000), heartbeat_age_s: round((now - r.heartbeat_at) / 1000) });
+    } catch {
+      // not ours
+    }
+  }
+  services.sort((a, b) => a.topology.localeCompare(b.topology) || a.kind.localeCompare(b.kind) || a.id.localeCompare(b.id));
+
+  const topologies: TopologyStatus[] = [];
+  for (const statsKey of (await scanAll(redis, keys.statsPattern())).sort()) {
+    const hash = await redis.hgetall(statsKey);
+    const instances = Object.entries(hash).flatMap(([id, json]) => {
+      try {
+        const { at, stats } = JSON.parse(json) as { at: number; stats: TopologySummary };
+        return [{ id, at, stats }];
+      } catch {
+        return [];
+      }
+    });
+    if (instances.length === 0) continue;
+    topologies.push(aggregate(instances));
+  }
+  return { services, topologies };
+}
+
+function aggregate(instances: TopologyStatus["instances"]): TopologyStatus {
+  const first = instances[0]!.stats;
+  const out: TopologyStatus = {
+    topology: first.topology,
+    instances,
+    source: { type: first.source, read: 0, pending: 0, acked: 0, dead_lettered: 0 },
+    tasks: {},
+  };
+  for (const { stats } of instances) {
+    out.source.read += stats.read;
+    out.source.pending += stats.inflight;
+    out.source.acked += stats.completed + stats.dead_lettered;
+    out.source.dead_lettered += stats.dead_lettered;
+    for (const [name, t] of Object.entries(stats.tasks)) {
+      const acc = (out.tasks[name] ??= { handled: 0, errors: 0, inflight: 0, p50_ms: 0, p99_ms: 0 });
+      acc.handled += t.handled;
+      acc.errors += t.errors;
+      acc.inflight += t.inflight + t.queued;
+      // Quantiles do not add up; the worst instance is what an operator wants to see.
+      acc.p50_ms = Math.max(acc.p50_ms, t.p50_ms);
+      acc.p99_ms = Math.max(acc.p99_ms, t.p99_ms);
+    }
+  }
+  return out;
+}
+
+async function scanAll(redis: Redis, pattern: string): Promise<string[]> {
+  const found = new Set<string>();
+  let cursor = "0";
+  do {
+    const [next, batch] = await redis.scan(cursor, "MATCH", pattern, "COUNT", 500);
+    cursor = next;
+    for (const k of batch) found.add(k);
+  } while (cursor !== "0");
+  return [...found];
+}
+
+export function formatStatus(s: ClusterStatus, redisShown: string): string {
+  const lines: string[] = [];
+  if (s.services.length === 0 && s.topologies.length === 0) return `no Tempest services registered in Redis at ${redisShown}`;
+  lines.push(`services (${s.services.length}) in Redis at ${redisShown}:`);
+  lines.push(`  ${"kind".padEnd(9)}${"topology".padEnd(14)}${"name".padEnd(16)}${"host:port".padEnd(24)}${"pid".padStart(8)}${"uptime".padStart(10)}${"heartbeat".padStart(12)}`);
+  for (const v of s.services) {
+    const name = v.kind === "task" ? `${v.task}#${v.instance}` : "-";
+    const addr = v.port ? `${v.host}:${v.port}` : v.host;
+    lines.push(`  ${v.kind.padEnd(9)}${v.topology.padEnd(14)}${name.padEnd(16)}${addr.padEnd(24)}${String(v.pid).padStart(8)}${`${v.uptime_s.toFixed(0)}s`.padStart(10)}${`${v.heartbeat_age_s.toFixed(1)}s ago`.padStart(12)}`);
+  }
+  for (const t of s.topologies) {
+    lines.push("");
+    lines.push(`topology ${t.topology} (${t.instances.length} instance${t.instances.length === 1 ? "" : "s"}): source ${t.source.type} read ${t.source.read}, pending ${t.source.pending}, acked ${t.source.acked}, dead-lettered ${t.source.dead_lettered}`);
+    lines.push(`  ${"task".padEnd(16)}${"handled".padStart(10)}${"errors".padStart(8)}${"in-flight".padStart(11)}${"p50 ms".padStart(9)}${"p99 ms".padStart(9)}`);
+    for (const [name, x] of Object.entries(t.tasks)) {
+      lines.push(`  ${name.padEnd(16)}${String(x.handled).padStart(10)}${String(x.errors).padStart(8)}${String(x.inflight).padStart(11)}${x.p50_ms.toFixed(2).padStart(9)}${x.p99_ms.toFixed(2).padStart(9)}`);
+    }
+  }
+  return lines.join("\n");
+}
+
+function round(n: number): number {
+  return Math.round(n * 10) / 10;
+}

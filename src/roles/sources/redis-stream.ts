@@ -1,0 +1,217 @@
+import { hostname } from "node:os";
+import type { Redis } from "ioredis";
+import { decodeCbor, encodeCbor } from "../../codec/index.ts";
+import { TempestError } from "../../core/errors.ts";
+import type { SourceConfig } from "../../core/project/model.ts";
+import { deadLetterStream } from "../../core/registry/keys.ts";
+import type { DeadLetter, Source, SourceMessage, SourceReject } from "../../core/sources/types.ts";
+import type { Logger } from "../log.ts";
+import { connectRedis } from "../redis/connect.ts";
+
+type RedisStreamConfig = Extract<SourceConfig, { type: "redis-stream" }>;
+type Entry = [Buffer, Buffer[]];
+
+/**
+ * A Redis stream read through a consumer group (DESIGN.md §6). On start it first re-reads this
+ * consumer's own pending entries (id 0: what a crashed run of the same consumer left), then new
+ * ones (`>`); XAUTOCLAIM takes over entries other consumers left idle for `claim_idle_ms`.
+ * Acks are batched; the blocking read has a connection of its own. The attempt of a message is
+ * the entry's delivery count, so it survives restarts.
+ */
+export class RedisStreamSource implements Source {
+  readonly type = "redis-stream";
+  private cmd!: Redis;
+  private reader!: Redis;
+  private readonly consumer: string;
+  private readonly claimIdleMs: number;
+  /** The next id of our own pending list to re-read; null once it is exhausted. */
+  private pendingCursor: string | null = "0";
+  private claimCursor = "0-0";
+  private lastClaimAt = 0;
+
+  constructor(
+    private readonly cfg: RedisStreamConfig,
+    private readonly topology: string,
+    messageTimeoutMs: number,
+    private readonly log: Logger,
+  ) {
+    this.consumer = cfg.consumer ?? `${topology}@${hostname()}`;
+    this.claimIdleMs = cfg.claim_idle_ms ?? messageTimeoutMs;
+  }
+
+  async open(): Promise<void> {
+    const where = `[topology.${this.topology}.source] uri`;
+    this.cmd = await connectRedis(this.cfg.uri, { name: `tempest:${this.topology}:source`, where, log: this.log });
+    // The command connection already logs outages; the reader's would say the same twice.
+    this.reader = await connectRedis(this.cfg.uri, { name: `tempest:${this.topology}:reader`, where, log: { warn() {}, info() {} } });
+    const type = String(await this.cmd.type(this.cfg.key));
+    if (type !== "none" && type !== "stream") {
+      throw new TempestError("E_CONFIG_INVALID", `Redis key \`${this.cfg.key}\` holds a ${type}, not a stream (WRONGTYPE)`, {
+        hint: `point [topology.${this.topology}.source] key at a stream, or delete the key`,
+      });
+    }
+    await this.ensureGroup();
+    this.log.info(`reading stream \`${this.cfg.key}\` as consumer \`${this.consumer}\` of group \`${this.cfg.group}\``);
+  }
+
+  private async ensureGroup(): Promise<void> {
+    try {
+      await this.cmd.xgroup("CREATE", this.cfg.key, this.cfg.group, this.cfg.start, "MKSTREAM");
+    } catch (e) {
+      if (!String((e as Error).message).startsWith("BUSYGROUP")) throw e;
+    }
+  }
+
+  async poll(max: number): Promise<{ messages: SourceMessage[]; rejects: SourceReject[] }> {
+    try {
+      return await this.read(max);
+    } catch (e) {
+      const msg = (e as Error).message ?? String(e);
+      if (msg.startsWith("NOGROUP")) {
+        // Redis restarted without persistence: the group is gone. Recreate it and go on.
+        this.log.warn(`consumer group \`${this.cfg.group}\` is gone (NOGROUP); creating it again`);
+        this.pendingCursor = "0";
+        await this.ensureGroup();
+        return { messages: [], rejects: [] };
+      }
+      throw e;
+    }
+  }
+
+  private async read(max: number): Promise<{ messages: SourceMessage[]; rejects: SourceReject[] }> {
+    const count = Math.max(1, Math.min(max, this.cfg.batch));
+    // 1. Our own pending entries, left by an earlier run of this consumer.
+    if (this.pendingCursor !== null) {
+      const entries = await this.readGroup(count, this.pendingCursor, false);
+      if (entries.length === 0) this.pendingCursor = null;
+      else {
+        this.pendingCursor = nextId(entries[entries.length - 1]![0].toString());
+        return this.decode(entries, await this.deliveryCounts(entries));
+      }
+    }
+    // 2. Entries that a dead consumer left idle too long.
+    if (Date.now() - this.lastClaimAt >= Math.min(1000, this.claimIdleMs / 2)) {
+      this.lastClaimAt = Date.now();
+      const claimed = await this.autoclaim(count);
+      if (claimed.length) return this.decode(claimed, await this.deliveryCounts(claimed));
+    }
+    // 3. New entries, blocking up to block_ms on the reader's own connection.
+    const entries = await this.readGroup(count, ">", true);
+    return this.decode(entries, new Map());
+  }
+
+  private async readGroup(count: number, id: string, block: boolean): Promise<Entry[]> {
+    const args: Array<string | number> = ["GROUP", this.cfg.group, this.consumer, "COUNT", count];
+    if (block) args.push("BLOCK", this.cfg.block_ms);
+    args.push("STREAMS", this.cfg.key, id);
+    const conn = block ? this.reader : this.cmd;
+    const reply = (await conn.callBuffer("XREADGROUP", ...args)) as Array<[Buffer, Entry[]]> | null;
+    // An entry deleted while pending comes back with null fields: nothing to process, ack it.
+    const entries = reply?.[0]?.[1] ?? [];
+    const gone = entries.filter((e) => e[1] === null).map((e) => e[0].toString());
+    if (gone.length) await this.ack(gone);
+    return entries.filter((e) => e[1] !== null);
+  }
+
+  private async autoclaim(count: number): Promise<Entry[]> {
+    const reply = (await this.cmd.callBuffer("XAUTOCLAIM", this.cfg.key, this.cfg.group, this.consumer, this.claimIdleMs, this.claimCursor, "COUNT", count)) as [Buffer, Entry[], Buffer[]?];
+    this.claimCursor = reply[0].toString();
+    // More of the pending list to scan: go on at the next poll instead of waiting a second.
+    if (this.claimCursor !== "0-0") this.lastClaimAt = 0;
+    const entries = (reply[1] ?? []).filter((e) => e !== null && e[1] !== null);
+    if (entries.length) this.log.info(`claimed ${entries.length} entr${entries.length === 1 ? "y" : "ies"} idle for over ${this.claimIdleMs} ms from other consumers`);
+    return entries;
+  }
+
+  /** Delivery counts of entries this consumer holds, from XPENDING: the attempt of each. */
+  private async deliveryCounts(entries: Entry[]): Promise<Map<string, number>> {
+    const first = entries[0]![0].toString();
+    const last = entries[entries.length - 1]![0].toString();
+    const rows = (await this.cmd.xpending(this.cfg.key, this.cfg.group, first, last, entries.length, this.consumer)) as Array<[string, string, number, number]>;
+    return new Map(rows.map((r) => [r[0], Number(r[3])]));
+  }
+
+  private decode(entries: Entry[], attempts: Map<string, number>): { messages: SourceMessage[]; rejects: SourceReject[] } {
+    const messages: SourceMessage[] = [];
+    const rejects: SourceReject[] = [];
+    for (const [rawId, fields] of entries) {
+      const id = rawId.toString();
+      try {
+        messages.push({ id, payload: this.payloadOf(fields), attempt: attempts.get(id) ?? 1 });
+      } catch (e) {
+        rejects.push({ id, raw: fieldsText(fields), error: `entry ${id}: ${(e as Error).message}` });
+      }
+    }
+    return { messages, rejects };
+  }
+
+  private payloadOf(fields: Buffer[]): Uint8Array {
+    if (!this.cfg.field) {
+      const obj: Record<string, string> = {};
+      for (let i = 0; i + 1 < fields.length; i += 2) obj[fields[i]!.toString()] = fields[i + 1]!.toString();
+      return encodeCbor(obj);
+    }
+    for (let i = 0; i + 1 < fields.length; i += 2) {
+      if (fields[i]!.toString() !== this.cfg.field) continue;
+      const value = fields[i + 1]!;
+      if (this.cfg.codec === "cbor") {
+        decodeCbor(value); // validate here, so a broken entry is dead-lettered, not retried
+        return new Uint8Array(value);
+      }
+      try {
+        return encodeCbor(JSON.parse(value.toString()));
+      } catch (e) {
+        throw new Error(`field \`${this.cfg.field}\` is not valid JSON: ${(e as Error).message}`);
+      }
+    }
+    throw new Error(`the entry has no field \`${this.cfg.field}\``);
+  }
+
+  exhausted(): boolean {
+    return false;
+  }
+
+  async ack(ids: string[]): Promise<void> {
+    if (ids.length === 0) return;
+    const pipeline = this.cmd.pipeline();
+    for (let i = 0; i < ids.length; i += 500) pipeline.xack(this.cfg.key, this.cfg.group, ...ids.slice(i, i + 500));
+    await pipeline.exec();
+  }
+
+  async deadLetter(letter: DeadLetter): Promise<void> {
+    // The original fields, read back (the entry is still in the stream while it is pending).
+    const original = (await this.cmd.xrange(this.cfg.key, letter.id, letter.id)) as Array<[string, string[]]>;
+    const fields = original[0]?.[1] ?? ["payload", typeof letter.payload === "string" ? letter.payload : JSON.stringify(safeDecode(letter.payload))];
+    await this.cmd.xadd(deadLetterStream(this.cfg.key), "*", ...fields, "id", letter.id, "error", letter.error, "attempts", JSON.stringify(letter.attempts), "topology", this.topology);
+  }
+
+  async close(): Promise<void> {
+    this.reader?.disconnect();
+    // QUIT after the queued commands (the last acks) have been sent.
+    await this.cmd?.quit().catch(() => this.cmd.disconnect());
+  }
+
+  health() {
+    return this.cmd?.status === "ready" ? { ok: true } : { ok: false, detail: `redis ${this.cmd?.status ?? "not connected"}` };
+  }
+}
+
+/** The id right after `id` in stream order, to page through a pending list. */
+function nextId(id: string): string {
+  const [ms, seq] = id.split("-");
+  return `${ms}-${BigInt(seq ?? "0") + 1n}`;
+}
+
+function fieldsText(fields: Buffer[]): string {
+  const obj: Record<string, string> = {};
+  for (let i = 0; i + 1 < fields.length; i += 2) obj[fields[i]!.toString()] = fields[i + 1]!.toString();
+  return JSON.stringify(obj);
+}
+
+function safeDecode(bytes: Uint8Array): unknown {
+  try {
+    return decodeCbor(bytes);
+  } catch {
+    return Buffer.from(bytes).toString("base64");
+  }
+}
