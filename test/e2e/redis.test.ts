@@ -253,3 +253,23 @@ describe("registry and tempest status", () => {
     await waitFor(async () => (await status()).services.length === 0, "the entries to expire with their TTL", 5_000);
   }, 60_000);
 });
+
+describe("examples/redis-stream, as its README drives it", () => {
+  test("XADD three orders: two settle, the invalid one lands in orders:dead; status shows the topology", async () => {
+    const server = await startRedis();
+    const env = { TEMPEST_REDIS_URL: server.url };
+    const run = startTempest(["run", "orders", "--project", join(import.meta.dir, "../../examples/redis-stream"), "--set", `topology.orders.source.uri=${server.url}`], { env });
+    await run.waitForStderr(/task settle#0 joined/);
+    await server.call("XADD", "orders", "*", "id", "1", "amount", "19.90");
+    await server.call("XADD", "orders", "*", "id", "2", "amount", "950");
+    await server.call("XADD", "orders", "*", "id", "3", "amount", "oops");
+    await run.waitForStderr(/high-risk order, total 1140/);
+    await waitFor(async () => ((await server.call("XLEN", "orders:dead")) as number) === 1, "the invalid order in orders:dead");
+    await waitFor(async () => (await pendingCount(server, "orders", "settlement")) === 0, "every entry acked");
+    // Snapshots are written every 2 s: wait for one taken after the work.
+    await waitFor(async () => (await runTempest(["status"], { env })).stdout.includes("topology orders (1 instance): source redis-stream read 3, pending 0, acked 3, dead-lettered 1"), "status to show the 3 orders", 5_000);
+    run.proc.kill("SIGTERM");
+    expect(await run.exited).toBe(0);
+    await server.stop();
+  });
+});

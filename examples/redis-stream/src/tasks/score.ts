@@ -1,0 +1,7 @@
+import { defineTask } from "tempest";
+
+export default defineTask<{ id: string; amount: number }, { risk: "low" | "high" }>({
+  async handle(order) {
+    return { risk: order.amount > 500 ? "high" : "low" };
+  },
+});
