@@ -21,7 +21,7 @@ const N = 20_000;
 const D_RECORDS = `import { defineTask } from "tempest";
 import { appendFileSync, mkdirSync } from "node:fs";
 mkdirSync("out", { recursive: true });
-export default defineTask({ handle(msg, ctx) { appendFileSync("out/d.txt", ctx.msgId + "\\n"); } });
+export default defineTask({ handle(msg, ctx) { appendFileSync("out/d.txt", ctx.msgId + " " + ctx.attempt + "\\n"); } });
 `;
 
 interface StreamProject {
@@ -47,8 +47,16 @@ function seen(dir: string): Map<string, number> {
   const counts = new Map<string, number>();
   const file = join(dir, "out/d.txt");
   if (!existsSync(file)) return counts;
-  for (const id of readFileSync(file, "utf8").split("\n")) if (id) counts.set(id, (counts.get(id) ?? 0) + 1);
+  for (const line of readFileSync(file, "utf8").split("\n")) {
+    const id = line.split(" ")[0];
+    if (id) counts.set(id, (counts.get(id) ?? 0) + 1);
+  }
   return counts;
+}
+
+/** The attempt D saw for each delivery (lines "id attempt"). */
+function attempts(dir: string): number[] {
+  return readFileSync(join(dir, "out/d.txt"), "utf8").split("\n").filter(Boolean).map((l) => Number(l.split(" ")[1]));
 }
 
 async function pendingCount(server: TestRedis, key: string, group: string): Promise<number> {
@@ -106,15 +114,19 @@ describe("redis-stream source", () => {
     const second = startTempest(["run", "y"], { cwd: p.dir, env: p.env });
     const counts = await expectAllDone(redis, p, ids, 60_000);
     const duplicates = [...counts.values()].reduce((n, c) => n + c - 1, 0);
-    console.log(`topology SIGKILLed mid-run: ${ids.length} ids processed after a restart, ${duplicates} processed twice`);
+    const redelivered = attempts(p.dir).filter((a) => a >= 2).length;
+    console.log(`topology SIGKILLed mid-run: ${ids.length} ids processed after a restart, ${duplicates} processed twice, ${redelivered} seen with attempt >= 2`);
+    // The entries the dead run held come back with their delivery count as the attempt.
+    expect(redelivered).toBeGreaterThan(0);
     second.proc.kill("SIGTERM");
     expect(await second.exited).toBe(0);
   }, 90_000);
 
   test("two consumers in one group, one SIGKILLed for good: the survivor claims its entries within claim_idle_ms + 5 s", async () => {
-    const slow = `import { defineTask } from "tempest";\nexport default defineTask({ async handle(m) { await Bun.sleep(2); return m; } });\n`;
-    const p = streamProject(redis, { source: "claim_idle_ms = 2000\n", tasks: { A: slow } });
-    const ids = await redis.xadd(p.key, 4_000, (i) => ({ n: String(i) }));
+    // A slow root task, one call at a time, so the victim surely holds pending entries.
+    const slow = `import { defineTask } from "tempest";\nexport default defineTask({ async handle(m) { await Bun.sleep(4); return m; } });\n`;
+    const p = streamProject(redis, { source: "claim_idle_ms = 2000\n", runtime: "\n[topology.y.task.A]\nconcurrency = 1\n", tasks: { A: slow } });
+    const ids = await redis.xadd(p.key, 2_000, (i) => ({ n: String(i) }));
     const one = startTempest(["run", "y", "--set", "topology.y.source.consumer=one"], { cwd: p.dir, env: p.env });
     const two = startTempest(["run", "y", "--set", "topology.y.source.consumer=two"], { cwd: p.dir, env: p.env });
     await one.waitForStderr(/task D#0 joined/);
@@ -175,6 +187,21 @@ describe("redis-stream source", () => {
 });
 
 describe("redis-stream: Redis goes away", () => {
+  test("Redis restarted without persistence: the group is re-created (NOGROUP) and new entries flow", async () => {
+    const server = await startRedis();
+    const p = streamProject(server);
+    const first = await server.xadd(p.key, 10, (i) => ({ n: String(i) }));
+    const run = startTempest(["run", "y"], { cwd: p.dir, env: p.env });
+    await waitFor(() => first.every((id) => seen(p.dir).has(id)), "the first 10 entries");
+    await server.restart();
+    const second = await server.xadd(p.key, 10, (i) => ({ n: String(100 + i) }));
+    await waitFor(() => second.every((id) => seen(p.dir).has(id)), "10 entries added after the restart", 20_000);
+    expect(run.stderr()).toContain("consumer group `diamond` is gone (NOGROUP); creating it again");
+    run.proc.kill("SIGTERM");
+    expect(await run.exited).toBe(0);
+    await server.stop();
+  }, 40_000);
+
   test("redis-server down for 5 s mid-run (appendonly): the run completes with every id", async () => {
     const server = await startRedis({ appendonly: true });
     const p = streamProject(server, { tasks: { A: `import { defineTask } from "tempest";\nexport default defineTask({ async handle(m) { await Bun.sleep(1); return m; } });\n` } });
@@ -191,6 +218,17 @@ describe("redis-stream: Redis goes away", () => {
     expect(await run.exited).toBe(0);
     await server.stop();
   }, 90_000);
+});
+
+test("field + codec = \"cbor\": a binary field is decoded as CBOR", async () => {
+  const p = streamProject(redis, { source: 'field = "data"\ncodec = "cbor"\n', join: "all", tasks: { A: `import { defineTask } from "tempest";\nexport default defineTask({ handle(m) { if (m.nested.list[1] !== 2) throw new Error("bad " + JSON.stringify(m)); return m; } });\n` } });
+  const { encodeCbor } = await import("../../src/codec/index.ts");
+  const id = String(await redis.client().xadd(p.key, "*", "data", Buffer.from(encodeCbor({ nested: { list: [1, 2, 3] } }))));
+  const run = startTempest(["run", "y"], { cwd: p.dir, env: p.env });
+  await waitFor(() => seen(p.dir).has(id), "the CBOR entry to reach D");
+  run.proc.kill("SIGTERM");
+  expect(await run.exited).toBe(0);
+  expect(run.stdout()).toContain("read 1, completed 1, retried 0, dead-lettered 0");
 });
 
 describe("redis-stream: what cannot work says so in one line", () => {

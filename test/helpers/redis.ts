@@ -16,6 +16,8 @@ export interface TestRedis {
   prefix(): string;
   /** redis-cli-like command; returns the reply as ioredis gives it. */
   call(...args: Array<string | number>): Promise<unknown>;
+  /** The shared ioredis client, for what `call` cannot carry (binary values). */
+  client(): import("ioredis").Redis;
   /** XADDs `n` entries (fields from `fields(i)`, i = 1..n) in pipelined batches; returns their ids. */
   xadd(key: string, n: number, fields: (i: number) => Record<string, string>): Promise<string[]>;
   stop(): Promise<void>;
@@ -72,6 +74,7 @@ export async function startRedis(opts: { appendonly?: boolean } = {}): Promise<T
     url: `redis://127.0.0.1:${port}/0`,
     dir,
     prefix: () => `t${process.pid}-${++prefixCounter}`,
+    client: () => conn(),
     async call(...args) {
       return conn().call(String(args[0]), ...args.slice(1).map(String));
     },
