@@ -46,6 +46,7 @@ const topologyToTask: TopologyToTask[] = [
   { type: "ping", t: 1 },
   { type: "pong", t: 2 },
   { type: "shutdown" },
+  { type: "challenge", nonce: "0123abcd" },
 ];
 
 const controlToTopology: ControlToTopology[] = [
@@ -184,9 +185,10 @@ describe("HandlerTable", () => {
       ping: (m) => (seen.push(`ping ${m.t}`), 4),
       pong: (m) => (seen.push(`pong ${m.t}`), 5),
       shutdown: () => (seen.push("shutdown"), 6),
+      challenge: (m) => (seen.push(`challenge ${m.nonce}`), 7),
     };
-    expect(topologyToTask.map((m) => dispatch(table, m))).toEqual([1, 1, 2, 3, 4, 5, 6]);
-    expect(seen).toEqual(["welcome s-1", "welcome s-2", "reject unknown task \"splt\" in topology wordcount", "deliver 1 source->split", "ping 1", "pong 2", "shutdown"]);
+    expect(topologyToTask.map((m) => dispatch(table, m))).toEqual([1, 1, 2, 3, 4, 5, 6, 7]);
+    expect(seen).toEqual(["welcome s-1", "welcome s-2", "reject unknown task \"splt\" in topology wordcount", "deliver 1 source->split", "ping 1", "pong 2", "shutdown", "challenge 0123abcd"]);
   });
 
   test("a table missing a kind does not compile", () => {

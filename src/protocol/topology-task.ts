@@ -26,6 +26,7 @@ export const MsgType = {
   pong: "pong",
   bye: "bye",
   welcome: "welcome",
+  challenge: "challenge",
   reject: "reject",
   deliver: "deliver",
   shutdown: "shutdown",
@@ -59,6 +60,12 @@ export interface Bye { type: "bye" }
 export type TaskToTopology = TaskHello | Ready | Done | Fail | Ping | Pong | Bye;
 
 // ---- topology → task -------------------------------------------------------------------
+/**
+ * The topology's first frame on every connection: a fresh nonce. The peer answers with its
+ * hello, whose `proof` is HMAC-SHA256(TEMPEST_TOKEN, nonce) when a token is set (DESIGN.md §11),
+ * so a recorded hello cannot be replayed on another connection.
+ */
+export interface Challenge { type: "challenge"; nonce: string }
 export interface Welcome { type: "welcome"; version: number; session: string; heartbeat_ms: number; nonce?: string }
 export interface Reject { type: "reject"; reason: string }
 /** `msg`: the CBOR of the user's message as its own byte string, decoded only by the task. */
@@ -74,7 +81,7 @@ export interface Deliver {
 /** Finish in-flight work, then leave. */
 export interface Shutdown { type: "shutdown" }
 
-export type TopologyToTask = Welcome | Reject | Deliver | Ping | Pong | Shutdown;
+export type TopologyToTask = Challenge | Welcome | Reject | Deliver | Ping | Pong | Shutdown;
 
 // ---- control client → topology (and the answer) ----------------------------------------
 export interface ControlHello { type: "hello"; version: number; role: "control"; proof?: string }
@@ -84,7 +91,7 @@ export interface Stats { type: "stats"; stats: unknown }
 
 export type ControlToTopology = ControlHello | StatsRequest | ShutdownRequest;
 /** The topology answers a control client with these (and welcome/reject/ping/pong). */
-export type TopologyToControl = Welcome | Reject | Stats | Ping | Pong;
+export type TopologyToControl = Challenge | Welcome | Reject | Stats | Ping | Pong;
 
 /**
  * One handler per message kind, typed by a mapped type over `type`: adding a kind to a union
@@ -246,6 +253,9 @@ export function parseTopologyToTask(v: unknown): TopologyToTask {
     case "reject":
       str(m, "reason");
       return m as unknown as Reject;
+    case "challenge":
+      str(m, "nonce");
+      return m as unknown as Challenge;
     case "shutdown":
       return m as unknown as Shutdown;
     default:
@@ -274,7 +284,7 @@ export function parseTopologyToControl(v: unknown): TopologyToControl {
     if (!("stats" in m)) bad("stats.stats", "missing");
     return m as unknown as Stats;
   }
-  if (m.type === "ping" || m.type === "pong" || m.type === "welcome" || m.type === "reject") {
+  if (m.type === "ping" || m.type === "pong" || m.type === "welcome" || m.type === "reject" || m.type === "challenge") {
     return parseTopologyToTask(m) as TopologyToControl;
   }
   return unknownType("topology→control", m.type);

@@ -36,7 +36,7 @@ describe("the topology and task roles, started by hand", () => {
     const first = startTempest(["topology", "y", "--port", "0"], { cwd: dir });
     const port = Number((await first.waitForStderr(/listening on 127\.0\.0\.1:(\d+)/))[1]);
     const tasks = ["A", "B", "C", "D"].map((t) => startTempest(["task", "y", t, "--connect", `127.0.0.1:${port}`], { cwd: dir }));
-    await first.waitForStderr(/task D#\d+ joined/);
+    await waitFor(() => ["A", "B", "C", "D"].every((t) => new RegExp(`task ${t}#\\d+ joined`).test(first.stderr())), "all four tasks to join");
     first.proc.kill("SIGKILL");
     await first.exited;
     await waitFor(() => tasks.every((t) => /lost the connection to the topology at 127\.0\.0\.1:\d+ \([^)]+\); reconnecting/.test(t.stderr())), "every task to notice the topology is gone");
@@ -95,5 +95,37 @@ describe("the examples in the README", () => {
     expect(r.code).toBe(0);
     expect(r.stderr).toContain("[D#0] 1000 orders joined");
     expect(r.stdout).toContain("diamond: read 1000, completed 1000, retried 0, dead-lettered 0");
+  });
+});
+
+describe("TEMPEST_TOKEN (DESIGN.md §11)", () => {
+  test("with a token, peers that know it work; a task with the wrong token is refused and says why, once", async () => {
+    const dir = endless();
+    const token = { TEMPEST_TOKEN: "s3cret-token" };
+    const topo = startTempest(["topology", "y", "--port", "0"], { cwd: dir, env: token });
+    const port = Number((await topo.waitForStderr(/listening on 127\.0\.0\.1:(\d+)/))[1]);
+    for (const t of ["A", "B", "C", "D"]) startTempest(["task", "y", t, "--connect", `127.0.0.1:${port}`], { cwd: dir, env: token });
+    const intruder = startTempest(["task", "y", "A", "--connect", `127.0.0.1:${port}`, "--instance", "x"], { cwd: dir, env: { TEMPEST_TOKEN: "wrong" } });
+    await waitFor(async () => ((await controlRequest("127.0.0.1", port, "stats_request", 5_000, token.TEMPEST_TOKEN))?.completed ?? 0) > 10, "messages to flow");
+    await intruder.waitForStderr(/the topology refused this task: authentication failed.*\(is TEMPEST_TOKEN the same as the topology's\?\); retrying/).catch((e) => { console.error("INTRUDER", intruder.stderr(), "TOPO", topo.stderr()); throw e; });
+    expect(topo.stderr()).toMatch(/closing connection from 127\.0\.0\.1:\d+: authentication failed/);
+    expect(topo.stderr()).not.toContain("s3cret-token");
+    await expect(controlRequest("127.0.0.1", port, "stats_request", 5_000, "")).rejects.toThrow("authentication failed");
+    const stats = await controlRequest("127.0.0.1", port, "stats_request", 5_000, token.TEMPEST_TOKEN);
+    expect(stats?.sessions).toBe(4);
+    expect(intruder.stderr().match(/refused/g)?.length).toBe(1);
+    topo.proc.kill("SIGTERM");
+    expect(await topo.exited).toBe(0);
+  });
+
+  test("listening beyond loopback needs a token", async () => {
+    const dir = endless();
+    const r = await runTempest(["topology", "y", "--host", "0.0.0.0", "--port", "0"], { cwd: dir, env: { TEMPEST_TOKEN: "" } });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toBe("error: topology `y` will not listen on 0.0.0.0 without TEMPEST_TOKEN: anyone who can connect would get its messages — set the same TEMPEST_TOKEN in the environment of the topology and every task, or listen on 127.0.0.1\n");
+    const ok = startTempest(["topology", "y", "--host", "0.0.0.0", "--port", "0"], { cwd: dir, env: { TEMPEST_TOKEN: "t" } });
+    await ok.waitForStderr(/listening on 0\.0\.0\.0:\d+/);
+    ok.proc.kill("SIGTERM");
+    expect(await ok.exited).toBe(0);
   });
 });

@@ -177,8 +177,7 @@ export default defineTask({ async handle(msg) { await Bun.sleep(50); return msg;
       "Runtime.toml": `[topology.y.source]\ntype = "generator"\ncount = 0\nrate = 2000\n`,
     });
     const run = startTempest(["run", "y"], { cwd: dir });
-    await run.waitForStderr(/task D#0 joined/);
-    await run.waitForStderr(/task C#0 joined/);
+    await waitFor(() => ["A", "B", "C", "D"].every((t) => run.stderr().includes(`task ${t}#0 joined`)), "all four tasks to join");
     run.proc.kill("SIGTERM");
     expect(await run.exited).toBe(0);
     if (!run.stdout().includes("y: read")) console.error(run.stderr());

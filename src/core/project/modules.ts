@@ -27,7 +27,7 @@ function describeImportError(file: string, e: unknown): Problem {
   // A syntax error arrives as an AggregateError of build messages with positions.
   const first = err.errors?.[0] ?? (err.position ? (err as BuildMessageLike) : undefined);
   if (first?.position?.line) {
-    return { ...base, file: first.position.file ?? file, line: first.position.line, col: (first.position.column ?? 0) + 1, message: first.message, hint: "fix the syntax error" };
+    return { ...base, file: first.position.file ?? file, line: first.position.line, col: first.position.column /* Bun: 1-based already */, message: first.message, hint: "fix the syntax error" };
   }
   if (err.code === "ERR_MODULE_NOT_FOUND" || err.name === "ResolveMessage") {
     const msg = (err.message ?? "").replace(/ imported from .*$/, "");

@@ -43,6 +43,7 @@ export async function runTaskRole(opts: TaskRoleOptions): Promise<void> {
     concurrency: topology.runtime.task[info.name]?.concurrency ?? info.concurrency ?? DEFAULTS.concurrency,
     handlerTimeoutMs: topology.runtime.message.timeout,
     log,
+    token: process.env.TEMPEST_TOKEN || undefined,
   });
   const uri = registryUrl(topology);
   const registration = uri

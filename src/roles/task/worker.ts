@@ -5,6 +5,7 @@ import { PROTOCOL_VERSION, parseTopologyToTask } from "../../protocol/topology-t
 import type { TaskContext, TaskDefinition } from "../../sdk/index.ts";
 import { clock } from "../clock.ts";
 import { FramedConnection } from "../connection.ts";
+import { proofFor } from "../../core/auth.ts";
 import type { Logger } from "../log.ts";
 
 export interface TaskWorkerOptions {
@@ -18,6 +19,8 @@ export interface TaskWorkerOptions {
   /** A handler call that has not settled after this long is reported as failed. */
   handlerTimeoutMs: number;
   log: Logger;
+  /** TEMPEST_TOKEN, to answer the topology's challenge (DESIGN.md §11). */
+  token?: string;
 }
 
 export interface TaskWorkerHandle {
@@ -72,9 +75,6 @@ class TaskWorker {
     const generation = ++this.generation;
     const socket: Socket = connect({ host, port });
     const conn = new FramedConnection(socket);
-    socket.on("connect", () => {
-      conn.send({ type: "hello", version: PROTOCOL_VERSION, role: "task", topology: this.opts.topology, task: this.opts.task, instance: this.opts.instance, pid: process.pid });
-    });
     socket.on("data", (chunk: Buffer) => {
       try {
         for (const frame of conn.decode(chunk)) this.onFrame(conn, generation, frame);
@@ -111,6 +111,12 @@ class TaskWorker {
   private onFrame(conn: FramedConnection, generation: number, frame: unknown): void {
     const msg = parseTopologyToTask(frame);
     switch (msg.type) {
+      case "challenge":
+        conn.send({
+          type: "hello", version: PROTOCOL_VERSION, role: "task", topology: this.opts.topology, task: this.opts.task, instance: this.opts.instance, pid: process.pid,
+          ...(this.opts.token ? { proof: proofFor(this.opts.token, msg.nonce) } : {}),
+        });
+        return;
       case "welcome":
         this.conn = conn;
         this.reconnectDelay = RECONNECT_MIN_MS;
@@ -128,7 +134,11 @@ class TaskWorker {
         }, msg.heartbeat_ms);
         return;
       case "reject":
-        this.opts.log.error(`the topology refused this task: ${msg.reason}`);
+        // Said once per outage: a refused task retries with backoff like an unreachable one.
+        if (this.unreachableSince === undefined) {
+          const hint = /authentication/.test(msg.reason) ? (this.opts.token ? " (is TEMPEST_TOKEN the same as the topology's?)" : " (set TEMPEST_TOKEN in this task's environment)") : "";
+          this.opts.log.error(`the topology refused this task: ${msg.reason}${hint}; retrying`);
+        }
         this.unreachableSince ??= Date.now();
         conn.destroy();
         return;

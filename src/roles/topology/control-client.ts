@@ -1,24 +1,26 @@
 import { connect } from "node:net";
 import { PROTOCOL_VERSION, parseTopologyToControl } from "../../protocol/topology-task.ts";
 import { FramedConnection } from "../connection.ts";
+import { proofFor } from "../../core/auth.ts";
 import type { TopologySummary } from "./summary.ts";
 
 /**
  * A control connection to a topology's port: asks for its live stats or a graceful shutdown.
  * Used by tests and tools; the same handshake as a task, with role "control".
  */
-export async function controlRequest(host: string, port: number, request: "stats_request" | "shutdown_request", timeoutMs = 5_000): Promise<TopologySummary | undefined> {
+export async function controlRequest(host: string, port: number, request: "stats_request" | "shutdown_request", timeoutMs = 5_000, token = process.env.TEMPEST_TOKEN): Promise<TopologySummary | undefined> {
   const socket = connect({ host, port });
   const conn = new FramedConnection(socket);
   try {
     return await new Promise<TopologySummary | undefined>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`no answer from ${host}:${port} within ${timeoutMs} ms`)), timeoutMs);
       socket.on("error", (e) => { clearTimeout(timer); reject(e); });
-      socket.on("connect", () => conn.send({ type: "hello", version: PROTOCOL_VERSION, role: "control" }));
       socket.on("data", (chunk: Buffer) => {
         for (const frame of conn.decode(chunk)) {
           const msg = parseTopologyToControl(frame);
-          if (msg.type === "welcome") {
+          if (msg.type === "challenge") {
+            conn.send({ type: "hello", version: PROTOCOL_VERSION, role: "control", ...(token ? { proof: proofFor(token, msg.nonce) } : {}) });
+          } else if (msg.type === "welcome") {
             conn.send({ type: request });
             if (request === "shutdown_request") {
               conn.flush();

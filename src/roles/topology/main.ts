@@ -31,6 +31,7 @@ export async function runTopologyRole(opts: TopologyRoleOptions): Promise<void> 
     host: opts.host ?? topology.runtime.host,
     port: opts.port ?? topology.runtime.port,
     log,
+    token: process.env.TEMPEST_TOKEN || undefined,
   });
   const uri = registryUrl(topology);
   const registration = uri

@@ -1,6 +1,7 @@
 import { createServer, type Server, type Socket } from "node:net";
 import { cborJoinMap, isCodecError } from "../../codec/index.ts";
 import { TempestError } from "../../core/errors.ts";
+import { isLoopback, newNonce, verifyProof } from "../../core/auth.ts";
 import { capacity, createPipeline, isIdle, stats, step, type Effect, type PipelineState, type TaskSpec } from "../../core/pipeline/index.ts";
 import type { Topology } from "../../core/project/model.ts";
 import type { Source } from "../../core/sources/types.ts";
@@ -21,6 +22,8 @@ export interface TopologyOptions {
   tickMs?: number;
   /** How long a graceful stop waits for in-flight roots before giving up on them. */
   drainMs?: number;
+  /** TEMPEST_TOKEN: when set, every peer must prove it knows it (DESIGN.md §11). */
+  token?: string;
 }
 
 export interface TopologyHandle {
@@ -33,7 +36,7 @@ export interface TopologyHandle {
 }
 
 type Peer =
-  | { kind: "pending"; conn: FramedConnection; addr: string }
+  | { kind: "pending"; conn: FramedConnection; addr: string; nonce: string }
   | { kind: "task"; conn: FramedConnection; addr: string; session: string; task: string; instance: string }
   | { kind: "control"; conn: FramedConnection; addr: string };
 
@@ -90,6 +93,12 @@ class TopologyService {
 
   async listen(): Promise<void> {
     const { host, port, log, source, topology } = this.opts;
+    if (!this.opts.token && !isLoopback(host)) {
+      throw new TempestError("E_ROLE_START", `topology \`${topology.name}\` will not listen on ${host} without TEMPEST_TOKEN: anyone who can connect would get its messages`, {
+        exitCode: 1,
+        hint: "set the same TEMPEST_TOKEN in the environment of the topology and every task, or listen on 127.0.0.1",
+      });
+    }
     await source.open();
     this.server = createServer((socket) => this.accept(socket));
     await new Promise<void>((resolve, reject) => {
@@ -137,15 +146,18 @@ class TopologyService {
 
   private accept(socket: Socket): void {
     const addr = `${socket.remoteAddress}:${socket.remotePort}`;
-    const peer: Peer = { kind: "pending", conn: new FramedConnection(socket), addr };
+    const peer: Peer = { kind: "pending", conn: new FramedConnection(socket), addr, nonce: newNonce() };
     this.peers.add(peer);
+    // The first frame: a nonce for the peer's token proof (sent whether or not a token is set).
+    peer.conn.send({ type: "challenge", nonce: peer.nonce });
     // A peer that never says hello is dropped by the heartbeat check.
     let current: Peer = peer;
     socket.on("data", (chunk: Buffer) => {
       try {
         for (const frame of current.conn.decode(chunk)) current = this.onFrame(current, frame);
       } catch (e) {
-        this.refuse(current, isCodecError(e) ? e.message : `protocol error: ${(e as Error).message}`);
+        // Codec errors and handshake refusals both say what was wrong in their message.
+        this.refuse(current, isCodecError(e) ? e.message : (e as Error).message);
         return;
       }
       this.afterEvents();
@@ -180,6 +192,9 @@ class TopologyService {
     const hello = parseHello(frame);
     if (hello.version !== PROTOCOL_VERSION) {
       throw new Error(`protocol version ${hello.version} is not supported (this topology speaks ${PROTOCOL_VERSION})`);
+    }
+    if (this.opts.token && !verifyProof(this.opts.token, peer.nonce, hello.proof)) {
+      throw new Error("authentication failed: the hello does not prove knowledge of this topology's TEMPEST_TOKEN");
     }
     this.peers.delete(peer);
     const session = `s${++this.sessionCounter}`;
@@ -358,7 +373,14 @@ class TopologyService {
   }
 
   private checkFinished(): void {
-    if (this.done || this.pumping || this.pendingWrites > 0 || !isIdle(this.pipeline)) return;
+    if (this.done || this.pumping || this.pendingWrites > 0) return;
+    if (this.stopping && this.sessions.size === 0 && !isIdle(this.pipeline)) {
+      // Nobody is left to finish them: waiting for the drain deadline would only delay the exit.
+      this.opts.log.warn(`stopping with ${stats(this.pipeline).roots.inflight} message(s) unfinished and no task connected; they stay unacked at the source`);
+      this.finish();
+      return;
+    }
+    if (!isIdle(this.pipeline)) return;
     if (this.stopping || this.opts.source.exhausted()) this.finish();
   }
 
