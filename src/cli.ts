@@ -11,6 +11,11 @@ const main = {
     run: () => import("./cmd/run.ts").then((m) => m.default),
     topology: () => import("./cmd/topology.ts").then((m) => m.default),
     task: () => import("./cmd/task.ts").then((m) => m.default),
+    new: () => import("./cmd/new.ts").then((m) => m.default),
+    generate: () => import("./cmd/generate.ts").then((m) => m.default),
+    test: () => import("./cmd/test.ts").then((m) => m.default),
+    build: () => import("./cmd/build.ts").then((m) => m.default),
+    home: () => import("./cmd/home.ts").then((m) => m.default),
     status: () => import("./cmd/status.ts").then((m) => m.default),
   },
 } satisfies CommandDef;

@@ -13,7 +13,7 @@ import { graphLineMapper } from "./graph-positions.ts";
 import { importUserModule, selectExport } from "./modules.ts";
 import { applyOverrides, overridesFromEnv, overridesFromFlags } from "./overrides.ts";
 import { resolveTopologyRuntime } from "./runtime.ts";
-import type { Join, Member, Project, TaskInfo, Topology } from "./model.ts";
+import type { Join, Member, Project, TaskInfo, Topology, TopologyRuntime } from "./model.ts";
 
 export interface LoadOptions {
   /** The project root: the folder of Project.toml. */
@@ -107,20 +107,61 @@ export async function loadProject(opts: LoadOptions): Promise<LoadResult> {
 
   // Runtime.toml, then environment, then --set: later layers win.
   const runtimeFile = join(root, "Runtime.toml");
+  const runtimeText = existsSync(runtimeFile) ? readFileSync(runtimeFile, "utf8") : undefined;
+  const layered = layerRuntime({
+    root,
+    runtime: runtimeText !== undefined ? { file: show(runtimeFile), text: runtimeText } : undefined,
+    topologies: [...seen.values()].map((d) => ({ name: d.name, tasks: d.tasks.map((t) => t.name) })),
+    env: opts.env,
+    sets: opts.sets,
+  });
+  problems.push(...layered.problems);
+  const topologies: Topology[] = [];
+  for (const d of seen.values()) {
+    const { where: _where, ...topology } = d;
+    topologies.push({ ...topology, runtime: layered.runtimes.get(d.name) as TopologyRuntime });
+  }
+  if (problems.some((p) => p.severity === "error")) return { problems };
+  return {
+    problems,
+    project: { root, projectFile, runtimeFile: layered.fromFile ? runtimeFile : undefined, tempestHome: layered.tempestHome, members, topologies },
+  };
+}
+
+export interface LayerRuntimeOptions {
+  /** Relative paths in the config (file source, dead letters) resolve against this folder. */
+  root: string;
+  /** Runtime.toml: the name to show in problems and its text; absent means no file. */
+  runtime?: { file: string; text: string };
+  /** The topologies and their task names, which Runtime.toml and the overrides may name. */
+  topologies: Array<{ name: string; tasks: string[] }>;
+  env?: Record<string, string | undefined>;
+  sets?: string[];
+}
+
+/**
+ * The runtime layering of DESIGN.md §3: built-in defaults < Runtime.toml < `TEMPEST__…`
+ * environment variables < `--set` flags, each value checked. Shared by `loadProject` and the
+ * executables `tempest build` makes (which carry the Runtime.toml text they were built with).
+ */
+export function layerRuntime(opts: LayerRuntimeOptions): { runtimes: Map<string, TopologyRuntime>; tempestHome: string; fromFile: boolean; problems: Problem[] } {
+  const problems: Problem[] = [];
+  const byName = new Map(opts.topologies.map((t) => [t.name, t.tasks]));
   let runtimeData: Record<string, unknown> = {};
   let runtimeLoc: Located | undefined;
-  if (existsSync(runtimeFile)) {
-    const doc = readTomlFile(runtimeFile, show, problems);
-    if (doc) {
-      runtimeLoc = located(doc);
-      const schemaProblems = checkValue(doc.data, runtimeSchema, [], runtimeLoc);
+  if (opts.runtime) {
+    const parsed = parseToml(opts.runtime.file, opts.runtime.text);
+    if (!parsed.ok) problems.push(parsed.problem);
+    else {
+      runtimeLoc = located(parsed.doc);
+      const schemaProblems = checkValue(parsed.doc.data, runtimeSchema, [], runtimeLoc);
       problems.push(...schemaProblems);
-      if (schemaProblems.length === 0) runtimeData = doc.data;
+      if (schemaProblems.length === 0) runtimeData = parsed.doc.data;
     }
   }
   const names = (eachName: string, path: string[]): string[] => {
-    if (eachName === "topology") return [...seen.keys()];
-    if (eachName === "task") return seen.get(path[1] ?? "")?.tasks.map((t) => t.name) ?? [];
+    if (eachName === "topology") return [...byName.keys()];
+    if (eachName === "task") return byName.get(path[1] ?? "") ?? [];
     return [];
   };
   if (runtimeLoc) problems.push(...checkRuntimeNames(runtimeData, runtimeLoc, names));
@@ -128,25 +169,19 @@ export async function loadProject(opts: LoadOptions): Promise<LoadResult> {
   problems.push(...flags.problems);
   problems.push(...applyOverrides(runtimeData, [...overridesFromEnv(opts.env ?? {}), ...flags.overrides], runtimeSchema, names));
 
-  const topologies: Topology[] = [];
-  for (const d of seen.values()) {
-    const raw = ((runtimeData.topology as Record<string, unknown> | undefined)?.[d.name] ?? {}) as Record<string, unknown>;
-    const r = resolveTopologyRuntime(root, d.name, d.tasks.map((t) => t.name), raw, {
-      file: runtimeLoc ? show(runtimeFile) : "Runtime.toml",
-      locate: (p) => runtimeLoc?.locate(["topology", d.name, ...p]) ?? {},
+  const runtimes = new Map<string, TopologyRuntime>();
+  for (const [name, tasks] of byName) {
+    const raw = ((runtimeData.topology as Record<string, unknown> | undefined)?.[name] ?? {}) as Record<string, unknown>;
+    const r = resolveTopologyRuntime(opts.root, name, tasks, raw, {
+      file: runtimeLoc ? runtimeLoc.file : "Runtime.toml",
+      locate: (p) => runtimeLoc?.locate(["topology", name, ...p]) ?? {},
     }, opts.env ?? {});
     problems.push(...r.problems);
-    const { where: _where, ...topology } = d;
-    topologies.push({ ...topology, runtime: r.runtime });
+    runtimes.set(name, r.runtime);
   }
-
   const projectMeta = (runtimeData.project ?? {}) as { tempest_home?: string };
   const tempestHome = expandHome(projectMeta.tempest_home ?? opts.env?.TEMPEST_HOME ?? "~/.tempest");
-  if (problems.some((p) => p.severity === "error")) return { problems };
-  return {
-    problems,
-    project: { root, projectFile, runtimeFile: runtimeLoc ? runtimeFile : undefined, tempestHome, members, topologies },
-  };
+  return { runtimes, tempestHome, fromFile: runtimeLoc !== undefined, problems };
 }
 
 function readTomlFile(file: string, show: (f: string) => string, problems: Problem[], missing?: string, hint?: string): TomlDocument | undefined {
