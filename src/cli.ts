@@ -11,6 +11,7 @@ const main = {
     run: () => import("./cmd/run.ts").then((m) => m.default),
     topology: () => import("./cmd/topology.ts").then((m) => m.default),
     task: () => import("./cmd/task.ts").then((m) => m.default),
+    supervise: () => import("./cmd/supervise.ts").then((m) => m.default),
     new: () => import("./cmd/new.ts").then((m) => m.default),
     generate: () => import("./cmd/generate.ts").then((m) => m.default),
     test: () => import("./cmd/test.ts").then((m) => m.default),

@@ -1,5 +1,5 @@
 import { existsSync, readFileSync } from "node:fs";
-import { homedir } from "node:os";
+import { resolveTempestHome } from "../tempest-home.ts";
 import { dirname, join, relative, resolve } from "node:path";
 import type { Problem } from "../errors.ts";
 import { parseToml, type TomlDocument } from "../config/toml.ts";
@@ -180,7 +180,7 @@ export function layerRuntime(opts: LayerRuntimeOptions): { runtimes: Map<string,
     runtimes.set(name, r.runtime);
   }
   const projectMeta = (runtimeData.project ?? {}) as { tempest_home?: string };
-  const tempestHome = expandHome(projectMeta.tempest_home ?? opts.env?.TEMPEST_HOME ?? "~/.tempest");
+  const tempestHome = resolveTempestHome(projectMeta.tempest_home, opts.env ?? {});
   return { runtimes, tempestHome, fromFile: runtimeLoc !== undefined, problems };
 }
 
@@ -346,9 +346,6 @@ function checkRuntimeNames(data: Record<string, unknown>, loc: Located, names: (
   return problems;
 }
 
-export function expandHome(p: string): string {
-  return p === "~" || p.startsWith("~/") ? join(homedir(), p.slice(1)) : p;
-}
 
 /** The folder holding Project.toml: `start` or its nearest ancestor, like cargo. */
 export function findProjectRoot(start: string): string | undefined {

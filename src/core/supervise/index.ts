@@ -1,0 +1,4 @@
+export * from "./config.ts";
+export * from "./load.ts";
+export * from "./policy.ts";
+export { processSchema, superviseFileSchema } from "./schema.ts";

@@ -1,0 +1,42 @@
+import { groupMembers, hasProcfs } from "./proc.ts";
+
+/**
+ * Every supervised instance leads its own process group (spawned detached), so one signal
+ * reaches the program and everything it forked, and nothing it leaves behind escapes.
+ */
+
+/** Sends `signal` to the whole group; false when the group no longer exists. */
+export function signalGroup(pgid: number, signal: string | number): boolean {
+  try {
+    process.kill(-pgid, signal);
+    return true;
+  } catch (e) {
+    if ((e as { code?: string }).code === "ESRCH") return false;
+    throw e;
+  }
+}
+
+/** True while some process of the group still runs (zombies do not count: they hold nothing). */
+export function groupAlive(pgid: number): boolean {
+  if (!signalGroup(pgid, 0)) return false;
+  return hasProcfs() ? groupMembers(pgid).length > 0 : true;
+}
+
+const SWEEP_POLL_MS = 10;
+
+/**
+ * After the leader exited: SIGKILL whatever is left in its group and resolve once the group
+ * is empty, so that a grandchild holding a port never blocks the next start. There is no
+ * event for "a process that is not my child died", so this polls, briefly: SIGKILL is quick.
+ * Resolves false if something survives `timeoutMs` (a process stuck in the kernel).
+ */
+export async function sweepGroup(pgid: number, timeoutMs = 5_000): Promise<boolean> {
+  if (!signalGroup(pgid, "SIGKILL") || !groupAlive(pgid)) return true;
+  const deadline = performance.now() + timeoutMs;
+  while (performance.now() < deadline) {
+    await Bun.sleep(SWEEP_POLL_MS);
+    if (!groupAlive(pgid)) return true;
+    signalGroup(pgid, "SIGKILL"); // a member forked after the first one
+  }
+  return false;
+}
