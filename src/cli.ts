@@ -5,19 +5,20 @@ import { VERSION } from "./version.ts";
 
 const main = {
   meta: { name: "tempest", version: VERSION, description: "Tempest: Storm-style pipelines in one binary" },
+  // In the order a user meets them: make a project, check it, run it, ship it, operate it.
   subCommands: {
+    new: () => import("./cmd/new.ts").then((m) => m.default),
+    generate: () => import("./cmd/generate.ts").then((m) => m.default),
     check: () => import("./cmd/check.ts").then((m) => m.default),
     graph: () => import("./cmd/graph.ts").then((m) => m.default),
     run: () => import("./cmd/run.ts").then((m) => m.default),
-    topology: () => import("./cmd/topology.ts").then((m) => m.default),
-    task: () => import("./cmd/task.ts").then((m) => m.default),
-    supervise: () => import("./cmd/supervise.ts").then((m) => m.default),
-    new: () => import("./cmd/new.ts").then((m) => m.default),
-    generate: () => import("./cmd/generate.ts").then((m) => m.default),
     test: () => import("./cmd/test.ts").then((m) => m.default),
     build: () => import("./cmd/build.ts").then((m) => m.default),
-    home: () => import("./cmd/home.ts").then((m) => m.default),
     status: () => import("./cmd/status.ts").then((m) => m.default),
+    supervise: () => import("./cmd/supervise.ts").then((m) => m.default),
+    home: () => import("./cmd/home.ts").then((m) => m.default),
+    topology: () => import("./cmd/topology.ts").then((m) => m.default),
+    task: () => import("./cmd/task.ts").then((m) => m.default),
   },
 } satisfies CommandDef;
 

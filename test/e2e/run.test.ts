@@ -274,3 +274,19 @@ describe("tempest run: other sources", () => {
     expect(r.stdout).toContain("y: read 5000, completed 5000, retried 0, dead-lettered 0");
   });
 });
+
+test("a handler whose output is larger than max_frame fails that message (then dead-letter), not the connection", async () => {
+  const dir = diamondProject({
+    lines: 20,
+    runtime: "retry = 1\n",
+    tasks: { B: `import { defineTask } from "tempest";
+export default defineTask({ handle(msg) { return msg.n === 5 ? { big: "x".repeat(17 * 1024 * 1024) } : msg; } });
+` },
+  });
+  const r = await runTempest(["run", "y"], { cwd: dir });
+  expect(r.code).toBe(0);
+  expect(r.stdout).toContain("read 20, completed 19, retried 1, dead-lettered 1");
+  const letter = JSON.parse(readFileSync(join(dir, "dead-letter/y.jsonl"), "utf8").trim());
+  expect(letter.error).toMatch(/^B: the handler's outputs take \d+ bytes, above max_frame \(16777216 bytes\)/);
+  expect(r.stderr).not.toContain("left (session"); // no connection was dropped
+});

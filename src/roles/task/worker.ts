@@ -1,5 +1,5 @@
 import { connect, type Socket } from "node:net";
-import { decodeCbor, encodeCbor, isCodecError } from "../../codec/index.ts";
+import { DEFAULT_MAX_FRAME, decodeCbor, encodeCbor, isCodecError } from "../../codec/index.ts";
 import type { Deliver } from "../../protocol/topology-task.ts";
 import { PROTOCOL_VERSION, parseTopologyToTask } from "../../protocol/topology-task.ts";
 import type { TaskContext, TaskDefinition } from "../../sdk/index.ts";
@@ -33,6 +33,8 @@ const RECONNECT_MIN_MS = 100;
 const RECONNECT_MAX_MS = 5_000;
 const STOP_GRACE_MS = 10_000;
 const PREFETCH = 256;
+/** Room for the rest of a `done` frame around its outputs. */
+const FRAME_MARGIN = 64 * 1024;
 
 /**
  * The task role (DESIGN.md §4): connects to its topology, asks for deliveries with credits,
@@ -199,11 +201,18 @@ class TaskWorker {
   }
 
   private doneOrFail(delivery: number, result: unknown, t0: number): Answer {
+    let outputs: Uint8Array[];
     try {
-      return { type: "done", delivery, outputs: toOutputs(result).map(encodeOutput), ms: performance.now() - t0 };
+      outputs = toOutputs(result).map(encodeOutput);
     } catch (e) {
       return { type: "fail", delivery, error: `cannot encode the handler's output: ${errorText(e)}`, ms: performance.now() - t0 };
     }
+    // A frame over max_frame would make the topology drop this connection (and requeue forever).
+    const bytes = outputs.reduce((n, o) => n + o.length, 0);
+    if (bytes > DEFAULT_MAX_FRAME - FRAME_MARGIN) {
+      return { type: "fail", delivery, error: `the handler's outputs take ${bytes} bytes, above max_frame (${DEFAULT_MAX_FRAME} bytes): split them into smaller messages`, ms: performance.now() - t0 };
+    }
+    return { type: "done", delivery, outputs, ms: performance.now() - t0 };
   }
 
   /** Sends the answer (unless its connection is gone: the topology has requeued it) and frees the slot. */
