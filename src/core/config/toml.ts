@@ -1,6 +1,7 @@
 import { parse, TomlError } from "smol-toml";
 import type { Problem } from "../errors.ts";
 import { locateKeys, type KeyLocations } from "./key-locations.ts";
+import type { Located } from "./schema.ts";
 
 export interface TomlDocument {
   file: string;
@@ -45,4 +46,23 @@ function hasOpenQuote(line: string): boolean {
   const dq = (value.match(/(?<!\\)"/g) ?? []).length;
   const sq = (value.match(/'/g) ?? []).length;
   return dq % 2 === 1 || sq % 2 === 1;
+}
+
+/**
+ * Positions for problems in a parsed file: the key itself, else the first key below it (a
+ * table may only appear through its sub-tables: [a.b.c] names a.b), else the nearest table above.
+ */
+export function locator(doc: TomlDocument): Located & { at(path: string[]): { file: string; line?: number; col?: number } } {
+  const locate = (path: string[]) => {
+    const exact = doc.keys.get(path.join("."));
+    if (exact) return exact;
+    const prefix = `${path.join(".")}.`;
+    for (const [k, at] of doc.keys) if (k.startsWith(prefix)) return at;
+    for (let n = path.length - 1; n > 0; n--) {
+      const hit = doc.keys.get(path.slice(0, n).join("."));
+      if (hit) return hit;
+    }
+    return {};
+  };
+  return { file: doc.file, locate, at: (path) => ({ file: doc.file, ...locate(path) }) };
 }

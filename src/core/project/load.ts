@@ -2,7 +2,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { resolveTempestHome } from "../tempest-home.ts";
 import { dirname, join, relative, resolve } from "node:path";
 import type { Problem } from "../errors.ts";
-import { parseToml, type TomlDocument } from "../config/toml.ts";
+import { parseToml, type TomlDocument, locator } from "../config/toml.ts";
 import { checkValue, type Located } from "../config/schema.ts";
 import { memberFileSchema, projectFileSchema } from "../config/project-schema.ts";
 import { runtimeSchema } from "../config/runtime-schema.ts";
@@ -45,10 +45,10 @@ export async function loadProject(opts: LoadOptions): Promise<LoadResult> {
 
   const projectDoc = readTomlFile(projectFile, show, problems, "no Project.toml in this folder", "run `tempest new <dir>` to start a project, or pass --project DIR");
   if (!projectDoc) return { problems };
-  problems.push(...checkValue(projectDoc.data, projectFileSchema, [], located(projectDoc)));
+  problems.push(...checkValue(projectDoc.data, projectFileSchema, [], locator(projectDoc)));
   const memberPaths = ((projectDoc.data.project as { members?: unknown } | undefined)?.members ?? []) as unknown[];
   if (!Array.isArray(memberPaths) || memberPaths.length === 0) {
-    problems.push({ ...located(projectDoc).at(["project"]), code: "E_PROJECT_MEMBER", severity: "error", message: "Project.toml lists no members", hint: 'add `members = ["projects/<name>.toml"]` under [project]' });
+    problems.push({ ...locator(projectDoc).at(["project"]), code: "E_PROJECT_MEMBER", severity: "error", message: "Project.toml lists no members", hint: 'add `members = ["projects/<name>.toml"]` under [project]' });
   }
 
   const members: Member[] = [];
@@ -64,13 +64,13 @@ export async function loadProject(opts: LoadOptions): Promise<LoadResult> {
     if (typeof m !== "string") continue;
     const memberFile = resolve(root, m);
     if (!existsSync(memberFile)) {
-      problems.push({ ...located(projectDoc).at(["project", "members"]), code: "E_PROJECT_MEMBER", severity: "error", message: `member \`${m}\` does not exist`, hint: `create ${m} or remove it from members (paths are relative to Project.toml)` });
+      problems.push({ ...locator(projectDoc).at(["project", "members"]), code: "E_PROJECT_MEMBER", severity: "error", message: `member \`${m}\` does not exist`, hint: `create ${m} or remove it from members (paths are relative to Project.toml)` });
       continue;
     }
     const doc = readTomlFile(memberFile, show, problems);
     if (!doc) continue;
     void i;
-    const loc = located(doc);
+    const loc = locator(doc);
     const schemaProblems = checkValue(doc.data, memberFileSchema, [], loc);
     problems.push(...schemaProblems);
     const meta = (doc.data.project ?? {}) as Record<string, unknown>;
@@ -153,7 +153,7 @@ export function layerRuntime(opts: LayerRuntimeOptions): { runtimes: Map<string,
     const parsed = parseToml(opts.runtime.file, opts.runtime.text);
     if (!parsed.ok) problems.push(parsed.problem);
     else {
-      runtimeLoc = located(parsed.doc);
+      runtimeLoc = locator(parsed.doc);
       const schemaProblems = checkValue(parsed.doc.data, runtimeSchema, [], runtimeLoc);
       problems.push(...schemaProblems);
       if (schemaProblems.length === 0) runtimeData = parsed.doc.data;
@@ -197,22 +197,6 @@ function readTomlFile(file: string, show: (f: string) => string, problems: Probl
   return parsed.doc;
 }
 
-function located(doc: TomlDocument): Located & { at(path: string[]): { file: string; line?: number; col?: number } } {
-  const locate = (path: string[]) => {
-    // A table may only appear through its sub-tables ([a.b.c] names a.b), so also accept the
-    // first key below the path; then fall back to the nearest enclosing key.
-    const exact = doc.keys.get(path.join("."));
-    if (exact) return exact;
-    const prefix = `${path.join(".")}.`;
-    for (const [k, at] of doc.keys) if (k.startsWith(prefix)) return at;
-    for (let n = path.length - 1; n > 0; n--) {
-      const hit = doc.keys.get(path.slice(0, n).join("."));
-      if (hit) return hit;
-    }
-    return {};
-  };
-  return { file: doc.file, locate, at: (path) => ({ file: doc.file, ...locate(path) }) };
-}
 
 type ImportOnce = (file: string) => ReturnType<typeof importUserModule>;
 
@@ -220,7 +204,7 @@ async function loadModuleTopology(
   root: string, member: Member, doc: TomlDocument, t: number, decl: Record<string, unknown>,
   importOnce: ImportOnce, problems: Problem[], show: (f: string) => string,
 ): Promise<TopologyDraft | undefined> {
-  const loc = located(doc);
+  const loc = locator(doc);
   const where = loc.at(["topology", String(t), "mod"]);
   for (const k of ["name", "graph", "task"]) {
     if (decl[k] !== undefined) {
@@ -268,7 +252,7 @@ async function loadTomlTopology(
   root: string, member: Member, doc: TomlDocument, t: number, decl: Record<string, unknown>, importTasks: boolean,
   importOnce: ImportOnce, problems: Problem[], show: (f: string) => string,
 ): Promise<TopologyDraft | undefined> {
-  const loc = located(doc);
+  const loc = locator(doc);
   const base = ["topology", String(t)];
   const where = loc.at(base);
   const err = (path: string[], message: string, hint: string, code: Problem["code"] = "E_CONFIG_INVALID") =>

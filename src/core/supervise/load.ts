@@ -2,7 +2,7 @@ import { existsSync, readFileSync, statSync } from "node:fs";
 import { dirname, relative } from "node:path";
 import type { Problem } from "../errors.ts";
 import { checkValue, type Located } from "../config/schema.ts";
-import { parseToml, type TomlDocument } from "../config/toml.ts";
+import { parseToml, type TomlDocument, locator } from "../config/toml.ts";
 import {
   PROCESS_NAME, defaultLogDir, defaultSocketPath, defineProcess, expandPath, normalizeSignal,
   type ProcessSpec, type RestartMode, type SuperviseConfig,
@@ -112,18 +112,3 @@ function dropUndefined<T extends object>(o: T): { [K in keyof T]?: Exclude<T[K],
   return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as { [K in keyof T]?: Exclude<T[K], undefined> };
 }
 
-/** Positions for problems: the key itself, else the first key below it, else the nearest table above. */
-function locator(doc: TomlDocument): Located & { at(path: string[]): { file: string; line?: number; col?: number } } {
-  const locate = (path: string[]) => {
-    const exact = doc.keys.get(path.join("."));
-    if (exact) return exact;
-    const prefix = `${path.join(".")}.`;
-    for (const [k, at] of doc.keys) if (k.startsWith(prefix)) return at;
-    for (let n = path.length - 1; n > 0; n--) {
-      const hit = doc.keys.get(path.slice(0, n).join("."));
-      if (hit) return hit;
-    }
-    return {};
-  };
-  return { file: doc.file, locate, at: (path) => ({ file: doc.file, ...locate(path) }) };
-}
