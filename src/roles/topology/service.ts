@@ -41,6 +41,8 @@ type Peer =
   | { kind: "control"; conn: FramedConnection; addr: string };
 
 const POLL_BATCH = 500;
+const ACK_BATCH = 500;
+const ACK_DELAY_MS = 5;
 
 /** Starts the topology service: TCP server, source, pipeline, acks (DESIGN.md §4–§6). */
 export async function startTopology(opts: TopologyOptions): Promise<TopologyHandle> {
@@ -67,6 +69,7 @@ class TopologyService {
   private stopDeadline = Infinity;
   private pendingWrites = 0;
   private ackBatch: string[] = [];
+  private ackTimer?: ReturnType<typeof setTimeout>;
   private timers: ReturnType<typeof setInterval>[] = [];
   private sourceError?: string;
   private resolveFinished!: (s: TopologySummary) => void;
@@ -307,13 +310,20 @@ class TopologyService {
 
   /** After a batch of events: ack what completed, refill from the source, see if we are done. */
   private afterEvents(): void {
-    if (this.ackBatch.length) {
-      const ids = this.ackBatch;
-      this.ackBatch = [];
-      this.opts.source.ack(ids).catch((e) => this.opts.log.warn(`ack failed, the source will redeliver: ${(e as Error).message}`));
-    }
+    if (this.ackBatch.length >= ACK_BATCH) this.flushAcks();
+    else if (this.ackBatch.length && !this.ackTimer) this.ackTimer = setTimeout(() => this.flushAcks(), ACK_DELAY_MS);
     void this.pump();
     this.checkFinished();
+  }
+
+  /** Acks go out in batches (one XACK of many ids beats many XACKs): at most ACK_DELAY_MS late. */
+  private flushAcks(): void {
+    clearTimeout(this.ackTimer);
+    this.ackTimer = undefined;
+    if (this.ackBatch.length === 0) return;
+    const ids = this.ackBatch;
+    this.ackBatch = [];
+    this.opts.source.ack(ids).catch((e) => this.opts.log.warn(`ack failed, the source will redeliver: ${(e as Error).message}`));
   }
 
   private async pump(): Promise<void> {
@@ -397,6 +407,7 @@ class TopologyService {
   private finish(): void {
     if (this.done) return;
     this.done = true;
+    this.flushAcks(); // before the source closes
     for (const t of this.timers) clearInterval(t);
     for (const peer of this.peers) {
       if (peer.kind === "task") peer.conn.send({ type: "shutdown" });
