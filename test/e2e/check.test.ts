@@ -2,7 +2,7 @@ import { afterAll, describe, expect, test } from "bun:test";
 import { copyFileSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { TEMPEST, cleanupTempDirs, runTempest, tempProject } from "../helpers/tempest.ts";
-import { TASK_PASS, diamondFiles } from "../helpers/projects.ts";
+import { diamondFiles } from "../helpers/projects.ts";
 
 afterAll(cleanupTempDirs);
 
@@ -251,8 +251,4 @@ describe("check reports malformed input with exit code 2 and one line per proble
     });
   }
   test("there are at least 20 of them", () => expect(cases.length).toBeGreaterThanOrEqual(20));
-});
-
-test("TASK_PASS fixture is a valid task (guards the fixtures themselves)", () => {
-  expect(TASK_PASS).toContain("defineTask");
 });
