@@ -1,0 +1,118 @@
+import { describe, expect, test } from "bun:test";
+import type { Deployment, PlannedProcess } from "./model.ts";
+import { processPlan } from "./plan.ts";
+import { schedule } from "./schedule.ts";
+
+function deployment(topology: string, workers: Record<string, number>, version = "1.0.0"): Deployment {
+  const exe = (name: string) => ({ executable: `p-${name}-${version}`, sha256: `sha-${version}`, size: 1 });
+  return {
+    topology, version, project: "p", deployed_at: 0, graph: "", edges: [], timeout_ms: 5000,
+    topology_executable: exe(topology),
+    tasks: Object.entries(workers).map(([name, n]) => ({ name, workers: n, join: "union" as const, executable: exe(name) })),
+  };
+}
+
+const diamond = (version?: string) => ({ name: "diamond", processes: processPlan(deployment("diamond", { A: 1, B: 2, C: 1, D: 1 }, version)) });
+const where = (r: ReturnType<typeof schedule>) => Object.fromEntries(Object.entries(r.assignments).flatMap(([a, ps]) => ps.map((p) => [p.id, a])));
+const count = (r: ReturnType<typeof schedule>) => Object.fromEntries(Object.entries(r.assignments).map(([a, ps]) => [a, ps.length]));
+
+describe("processPlan", () => {
+  test("one topology process and `workers` instances of every task, with stable ids", () => {
+    const ids = processPlan(deployment("diamond", { A: 1, B: 2 })).map((p) => p.id);
+    expect(ids).toEqual(["diamond", "diamond.A.0", "diamond.B.0", "diamond.B.1"]);
+  });
+  test("a stop may drain for the message timeout plus a margin", () => {
+    expect(processPlan(deployment("d", { A: 1 }))[0]!.stop_timeout_ms).toBe(10_000);
+  });
+});
+
+describe("schedule", () => {
+  test("every process of a fitting topology is placed, each exactly once", () => {
+    const r = schedule({ topologies: [diamond()], agents: [{ name: "a", slots: 4 }, { name: "b", slots: 4 }], current: {} });
+    expect(r.pending).toEqual([]);
+    expect(Object.keys(where(r)).sort()).toEqual(["diamond", "diamond.A.0", "diamond.B.0", "diamond.B.1", "diamond.C.0", "diamond.D.0"]);
+  });
+
+  test("the instances of one task are spread over agents", () => {
+    const r = schedule({ topologies: [diamond()], agents: [{ name: "a", slots: 8 }, { name: "b", slots: 8 }, { name: "c", slots: 8 }], current: {} });
+    const w = where(r);
+    expect(w["diamond.B.0"]).not.toBe(w["diamond.B.1"]);
+  });
+
+  test("load is spread: with equal slots no agent gets two more than another", () => {
+    const r = schedule({ topologies: [diamond()], agents: [{ name: "a", slots: 8 }, { name: "b", slots: 8 }, { name: "c", slots: 8 }], current: {} });
+    const n = Object.values(count(r));
+    expect(Math.max(...n) - Math.min(...n)).toBeLessThanOrEqual(1);
+  });
+
+  test("an agent never gets more processes than its slots", () => {
+    const r = schedule({ topologies: [diamond()], agents: [{ name: "a", slots: 1 }, { name: "b", slots: 5 }], current: {} });
+    expect(count(r)).toEqual({ a: 1, b: 5 });
+  });
+
+  test("a topology that does not fit is pending with the reason, and none of it runs", () => {
+    const r = schedule({ topologies: [diamond()], agents: [{ name: "a", slots: 2 }, { name: "b", slots: 2 }], current: {} });
+    expect(count(r)).toEqual({ a: 0, b: 0 });
+    expect(r.pending).toEqual([{ topology: "diamond", reason: "needs 6 slots, 4 free on 2 live agents — add agents or slots (--slots), or lower workers" }]);
+  });
+
+  test("with no live agent, a topology is pending and says so", () => {
+    const r = schedule({ topologies: [diamond()], agents: [], current: {} });
+    expect(r.pending[0]!.reason).toBe("needs 6 slots, and no agent is alive");
+  });
+
+  test("a topology that does not fit does not block a smaller one after it", () => {
+    const small = { name: "small", processes: processPlan(deployment("small", { X: 1 })) };
+    const big = { name: "big", processes: processPlan(deployment("big", { X: 9 })) };
+    const r = schedule({ topologies: [small, big], agents: [{ name: "a", slots: 3 }], current: {} });
+    expect(r.pending.map((p) => p.topology)).toEqual(["big"]);
+    expect(r.assignments.a!.map((p) => p.id)).toEqual(["small", "small.X.0"]);
+  });
+
+  test("running processes stay where they are when nothing changed", () => {
+    const agents = [{ name: "a", slots: 8 }, { name: "b", slots: 8 }];
+    const first = schedule({ topologies: [diamond()], agents, current: {} });
+    // b's processes were placed on a, as if b had joined later
+    const skewed = { a: [...first.assignments.a!, ...first.assignments.b!], b: [] };
+    const again = schedule({ topologies: [diamond()], agents, current: skewed });
+    expect(where(again)).toEqual(where({ assignments: skewed, pending: [] }));
+  });
+
+  test("the processes of a dead agent are re-placed on the live ones; the others do not move", () => {
+    const agents = [{ name: "a", slots: 8 }, { name: "b", slots: 8 }, { name: "c", slots: 8 }];
+    const first = schedule({ topologies: [diamond()], agents, current: {} });
+    const before = where(first);
+    const after = where(schedule({ topologies: [diamond()], agents: agents.filter((a) => a.name !== "b"), current: first.assignments }));
+    for (const [id, agent] of Object.entries(before)) {
+      if (agent === "b") expect(["a", "c"]).toContain(after[id]!);
+      else expect(after[id]).toBe(agent);
+    }
+    expect(Object.keys(after).length).toBe(6);
+  });
+
+  test("a new version replaces every process of the topology", () => {
+    const agents = [{ name: "a", slots: 12 }];
+    const first = schedule({ topologies: [diamond("1.0.0")], agents, current: {} });
+    const next = schedule({ topologies: [diamond("2.0.0")], agents, current: first.assignments });
+    expect(next.assignments.a!.every((p: PlannedProcess) => p.version === "2.0.0")).toBe(true);
+    expect(next.assignments.a!.length).toBe(6);
+  });
+
+  test("a stopped topology (not in the input) leaves its agents", () => {
+    const agents = [{ name: "a", slots: 8 }];
+    const first = schedule({ topologies: [diamond()], agents, current: {} });
+    expect(schedule({ topologies: [], agents, current: first.assignments }).assignments).toEqual({ a: [] });
+  });
+
+  test("the same input gives the same output (deterministic)", () => {
+    const input = { topologies: [diamond()], agents: [{ name: "b", slots: 3 }, { name: "a", slots: 3 }], current: {} };
+    expect(schedule(input)).toEqual(schedule(structuredClone(input)));
+  });
+
+  test("an agent whose slots shrank keeps only what fits; the rest moves", () => {
+    const agents = [{ name: "a", slots: 8 }, { name: "b", slots: 8 }];
+    const all = processPlan(deployment("diamond", { A: 1, B: 2, C: 1, D: 1 }));
+    const r = schedule({ topologies: [diamond()], agents: [{ name: "a", slots: 2 }, agents[1]!], current: { a: all } });
+    expect(count(r)).toEqual({ a: 2, b: 4 });
+  });
+});
