@@ -17,7 +17,12 @@ export type ErrorCode =
   | "E_UNKNOWN_TOPOLOGY"
   | "E_PORT_IN_USE"
   | "E_ROLE_START"
-  | "E_RUNTIME";
+  | "E_RUNTIME"
+  | "E_ARTIFACT_MISMATCH"
+  | "E_NOT_FOUND"
+  | "E_CONFLICT"
+  | "E_UNAUTHORIZED"
+  | "E_UNREACHABLE";
 
 /** A place in a user's file; line and col are 1-based. */
 export interface Location {

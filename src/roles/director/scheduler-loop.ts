@@ -1,0 +1,129 @@
+import type { PlannedProcess } from "../../core/cluster/model.ts";
+import { processPlan } from "../../core/cluster/plan.ts";
+import { schedule } from "../../core/cluster/schedule.ts";
+import type { Logger } from "../log.ts";
+import type { SchedulerLease } from "./lease.ts";
+import type { ClusterStore } from "./store.ts";
+
+export interface SchedulerLoop {
+  /** Schedules now (after a deploy, start or stop) instead of at the next tick. */
+  poke(): void;
+  stop(): Promise<void>;
+}
+
+/**
+ * While this director holds the lease: every tick (and on a poke) it reads the desired
+ * topologies and the live agents, runs the pure scheduler, and writes the assignment documents
+ * that changed, each under a new generation, then wakes those agents. Level-triggered: a lost
+ * write or wake-up is repaired by the next tick.
+ */
+export function startSchedulerLoop(opts: { store: ClusterStore; lease: SchedulerLease; log: Logger; tickMs: number }): SchedulerLoop {
+  const { store, lease, log } = opts;
+  let running: Promise<void> | null = null;
+  let again = false;
+  let stopped = false;
+  let wasLeader = false;
+  let lastError = "";
+
+  const tick = async () => {
+    const leader = await lease.refresh();
+    if (leader !== wasLeader) {
+      if (leader) log.info(`holding the scheduler lease (${lease.id})`);
+      else log.warn(`lost the scheduler lease; ${(await lease.holder()) ?? "nobody"} schedules now`);
+      wasLeader = leader;
+    }
+    if (!leader) return;
+    await scheduleOnce(store, lease.id, log);
+  };
+
+  const run = () => {
+    if (stopped) return;
+    if (running) {
+      again = true;
+      return;
+    }
+    running = tick()
+      .then(() => {
+        if (lastError) log.info("scheduling works again");
+        lastError = "";
+      })
+      .catch((e: Error) => {
+        // Redis away: the connection logs the outage; say what it cost only once.
+        if (lastError !== e.message) log.warn(`cannot schedule: ${e.message}; retrying`);
+        lastError = e.message;
+      })
+      .finally(() => {
+        running = null;
+        if (again) {
+          again = false;
+          run();
+        }
+      });
+  };
+  const timer = setInterval(run, opts.tickMs);
+  run();
+  return {
+    poke: run,
+    async stop() {
+      stopped = true;
+      clearInterval(timer);
+      await running;
+      await lease.release().catch(() => {});
+    },
+  };
+}
+
+/** One scheduling pass; returns the new generation, or null when nothing changed. */
+export async function scheduleOnce(store: ClusterStore, director: string, log: Logger): Promise<number | null> {
+  const agents = await store.agents();
+  const names = [...new Set([...(await store.knownAgents()), ...agents.map((a) => a.name)])];
+  const current = await store.assignments(names);
+  const wanted: Array<{ name: string; processes: PlannedProcess[] }> = [];
+  for (const s of await store.topologyStates()) {
+    if (s.desired !== "running") continue;
+    const d = await store.deployment(s.name, s.version);
+    if (d) wanted.push({ name: s.name, processes: processPlan(d) });
+  }
+  const currentProcesses = Object.fromEntries([...current].map(([agent, doc]) => [agent, doc.processes]));
+  const result = schedule({ topologies: wanted, agents: agents.map((a) => ({ name: a.name, slots: a.slots })), current: currentProcesses });
+
+  const changed: Record<string, PlannedProcess[]> = {};
+  for (const agent of new Set([...Object.keys(result.assignments), ...current.keys()])) {
+    const next = result.assignments[agent] ?? [];
+    if (!sameProcesses(current.get(agent)?.processes ?? [], next)) changed[agent] = next;
+  }
+  const previous = await store.schedule();
+  const pendingSame = JSON.stringify(previous?.pending ?? []) === JSON.stringify(result.pending);
+  if (Object.keys(changed).length === 0 && pendingSame && previous) return null;
+
+  const generation = await store.writeAssignments(director, changed, { at: Date.now(), director, placements: result.assignments, pending: result.pending });
+  if (generation === null) return null;
+  for (const agent of Object.keys(changed)) await store.redis.publish(store.keys.assignmentWake(), agent);
+  describe(log, generation, currentProcesses, changed, new Set(agents.map((a) => a.name)));
+  for (const p of result.pending) {
+    if (!previous?.pending.some((q) => q.topology === p.topology && q.reason === p.reason)) log.warn(`${p.topology} is pending: ${p.reason}`);
+  }
+  return generation;
+}
+
+function sameProcesses(a: PlannedProcess[], b: PlannedProcess[]): boolean {
+  const k = (ps: PlannedProcess[]) => ps.map((p) => `${p.id}@${p.version}:${p.sha256}`).sort().join(",");
+  return a.length === b.length && k(a) === k(b);
+}
+
+/** One log line per agent that changed: what it gains and loses, and why when its agent was lost. */
+function describe(log: Logger, generation: number, before: Record<string, PlannedProcess[]>, changed: Record<string, PlannedProcess[]>, live: Set<string>): void {
+  const placedBefore = new Map<string, string>();
+  for (const [agent, ps] of Object.entries(before)) for (const p of ps) placedBefore.set(p.id, agent);
+  for (const [agent, next] of Object.entries(changed)) {
+    const had = new Set((before[agent] ?? []).map((p) => p.id));
+    const gains = next.filter((p) => !had.has(p.id)).map((p) => {
+      const from = placedBefore.get(p.id);
+      return from && from !== agent ? `${p.id} (from ${from}${live.has(from) ? "" : ", lost"})` : p.id;
+    });
+    const keeps = new Set(next.map((p) => p.id));
+    const loses = [...had].filter((id) => !keeps.has(id));
+    const parts = [gains.length ? `runs ${gains.join(", ")}` : "", loses.length ? `stops ${loses.join(", ")}` : ""].filter(Boolean);
+    log.info(`generation ${generation}: ${agent}${live.has(agent) ? "" : " (not alive)"} ${parts.join("; ") || "is updated"}`);
+  }
+}
