@@ -114,7 +114,7 @@ export async function stopAllRedis(): Promise<void> {
   for (const s of [...servers]) await s.stop();
 }
 
-function freePort(): Promise<number> {
+export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const srv = createServer();
     srv.once("error", reject);

@@ -26,7 +26,7 @@ export function createKeys(prefix = keyPrefix()) {
     /** `tempest:agent:<name>`: an agent's record (core/cluster/model.ts AgentRecord), with a TTL. */
     agent: (name: string) => `${prefix}:agent:${name}`,
     agentPattern: () => `${prefix}:agent:*`,
-    /** The set of every agent name ever registered, so a lost agent is shown as not alive. */
+    /** A hash: every agent ever seen → its last record, so a lost agent is shown as not alive. */
     knownAgents: () => `${prefix}:agents`,
     /** What an agent runs and how each process is doing (AgentProcessesDoc), with a TTL. */
     agentProcesses: (name: string) => `${prefix}:agent-procs:${name}`,

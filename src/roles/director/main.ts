@@ -47,14 +47,13 @@ export async function startDirector(opts: DirectorOptions): Promise<DirectorHand
   const artifacts = new ArtifactStore(join(opts.home, "artifacts"));
   const id = `${hostname()}:${process.pid}:${Math.random().toString(36).slice(2, 8)}`;
   const lease = new SchedulerLease(redis, keys.leader(), id, Number(env.TEMPEST_DIRECTOR_LEASE_MS) || 5_000);
-  const loop = startSchedulerLoop({ store, lease, log, tickMs: Number(env.TEMPEST_DIRECTOR_TICK_MS) || 500 });
-  const fetch = createApi({ store, artifacts, token: opts.token, log, poke: () => loop.poke() });
+  let loop: ReturnType<typeof startSchedulerLoop> | undefined;
+  const fetch = createApi({ store, artifacts, token: opts.token, log, poke: () => loop?.poke() });
   let server: ReturnType<typeof Bun.serve>;
   try {
     // Uploads are whole executables (~100 MiB): no body limit below that; idle timeout for `logs -f`.
     server = Bun.serve({ hostname: opts.host, port: opts.port, fetch, maxRequestBodySize: 4 * 1024 ** 3, idleTimeout: 0 });
   } catch (e) {
-    await loop.stop();
     redis.disconnect();
     const code = (e as { code?: string }).code;
     if (code === "EADDRINUSE") throw new TempestError("E_PORT_IN_USE", `${opts.host}:${opts.port} is already in use`, { exitCode: 1, hint: "stop what listens there, or pick another --listen HOST:PORT" });
@@ -62,10 +61,12 @@ export async function startDirector(opts: DirectorOptions): Promise<DirectorHand
   }
   const url = `http://${opts.host.includes(":") ? `[${opts.host}]` : opts.host}:${server.port}`;
   log.info(`listening on ${url}`);
+  // Only a director that could listen competes for the lease.
+  loop = startSchedulerLoop({ store, lease, log, tickMs: Number(env.TEMPEST_DIRECTOR_TICK_MS) || 500 });
   return {
     url,
     async stop() {
-      await loop.stop();
+      await loop?.stop();
       server.stop(true);
       redis.disconnect();
     },

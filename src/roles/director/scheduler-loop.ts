@@ -76,7 +76,7 @@ export function startSchedulerLoop(opts: { store: ClusterStore; lease: Scheduler
 /** One scheduling pass; returns the new generation, or null when nothing changed. */
 export async function scheduleOnce(store: ClusterStore, director: string, log: Logger): Promise<number | null> {
   const agents = await store.agents();
-  const names = [...new Set([...(await store.knownAgents()), ...agents.map((a) => a.name)])];
+  const names = [...new Set([...(await store.knownAgents()).keys(), ...agents.map((a) => a.name)])];
   const current = await store.assignments(names);
   const wanted: Array<{ name: string; processes: PlannedProcess[] }> = [];
   for (const s of await store.topologyStates()) {

@@ -50,13 +50,24 @@ export class ClusterStore {
     if (found.length === 0) return [];
     const values = await this.redis.mget(...found);
     const agents = values.map((v) => parse<AgentRecord>(v)).filter((a): a is AgentRecord => a !== null && typeof a.name === "string");
-    if (agents.length) await this.redis.sadd(this.keys.knownAgents(), ...agents.map((a) => a.name));
+    if (agents.length) await this.redis.hset(this.keys.knownAgents(), Object.fromEntries(agents.map((a) => [a.name, JSON.stringify(a)])));
     return agents.sort((a, b) => a.name.localeCompare(b.name));
   }
 
-  /** Every agent name ever seen (an agent adds itself; lost ones stay listed as not alive). */
-  async knownAgents(): Promise<string[]> {
-    return (await this.redis.smembers(this.keys.knownAgents())).sort();
+  /** Every agent ever seen, with its last record: a lost one stays listed (not alive) with its host and slots. */
+  async knownAgents(): Promise<Map<string, AgentRecord>> {
+    const all = await this.redis.hgetall(this.keys.knownAgents());
+    const out = new Map<string, AgentRecord>();
+    for (const [name, json] of Object.entries(all)) {
+      const r = parse<AgentRecord>(json);
+      if (r) out.set(name, r);
+    }
+    return out;
+  }
+
+  /** Forgets a lost agent (it is listed until then). */
+  async forgetAgent(name: string): Promise<void> {
+    await this.redis.hdel(this.keys.knownAgents(), name);
   }
 
   async agentProcesses(names: string[]): Promise<Map<string, AgentProcessesDoc>> {

@@ -61,10 +61,10 @@ const STALE_STATS_MS = 30_000;
 /** Reads everything once and derives each view from the same snapshot. */
 export async function readCluster(store: ClusterStore, now = Date.now()): Promise<ClusterView> {
   const [agents, known, states, schedule, leader] = await Promise.all([store.agents(), store.knownAgents(), store.topologyStates(), store.schedule(), store.redis.get(store.keys.leader())]);
-  const names = [...new Set([...known, ...agents.map((a) => a.name)])].sort();
+  const names = [...new Set([...known.keys(), ...agents.map((a) => a.name)])].sort();
   const [assignments, reports, stats] = await Promise.all([store.assignments(names), store.agentProcesses(names), readStatus(store.redis, now)]);
   const alive = new Map(agents.map((a) => [a.name, a]));
-  const agentViews = names.map((n) => agentView(n, alive.get(n), assignments.get(n), now));
+  const agentViews = names.map((n) => agentView(n, alive.get(n), known.get(n), assignments.get(n), now));
   const topologies: TopologyView[] = [];
   for (const s of states) {
     const d = await store.deployment(s.name, s.version);
@@ -90,11 +90,12 @@ export async function readCluster(store: ClusterStore, now = Date.now()): Promis
   return { agents: agentViews, topologies, director: { leader, generation: schedule?.generation ?? null } };
 }
 
-function agentView(name: string, record: AgentRecord | undefined, doc: AssignmentDoc | undefined, now: number): AgentView {
+function agentView(name: string, live: AgentRecord | undefined, last: AgentRecord | undefined, doc: AssignmentDoc | undefined, now: number): AgentView {
+  const record = live ?? last;
   return {
     name,
     host: record?.host ?? null,
-    alive: record !== undefined,
+    alive: live !== undefined,
     slots: record?.slots ?? 0,
     used: doc?.processes.length ?? 0,
     version: record?.version ?? null,
@@ -129,7 +130,9 @@ function processViews(topology: string, assignments: Map<string, AssignmentDoc>,
 export function topologyStatus(s: TopologyState, processes: ProcessView[], schedule: ScheduleDoc | null): { status: TopologyStatus; reason: string | null } {
   const active = processes.filter((p) => p.pid !== null && p.state !== "stopped" && p.state !== "exited");
   if (s.desired === "stopped") {
-    return active.length ? { status: "stopping", reason: `${active.length} process${active.length === 1 ? "" : "es"} still stopping` } : { status: "stopped", reason: null };
+    // Stopped only once no agent is assigned any of it and none reports one still running.
+    const left = processes.filter((p) => p.assigned || active.includes(p)).length;
+    return left ? { status: "stopping", reason: `${left} process${left === 1 ? "" : "es"} still stopping` } : { status: "stopped", reason: null };
   }
   const pending = schedule?.pending.find((p) => p.topology === s.name);
   if (pending) return { status: "pending", reason: pending.reason };
