@@ -11,6 +11,8 @@ import type { Subprocess } from "bun";
 export interface TestRedis {
   port: number;
   url: string;
+  /** The URL through one of the `bind` addresses (e.g. the bridge ip, for processes in a namespace). */
+  urlAt(host: string): string;
   dir: string;
   /** A key prefix unique to this call: tests never share keys. */
   prefix(): string;
@@ -28,7 +30,16 @@ export interface TestRedis {
 const servers = new Set<TestRedis>();
 let prefixCounter = 0;
 
-export async function startRedis(opts: { appendonly?: boolean } = {}): Promise<TestRedis> {
+/**
+ * `bind` lists the addresses redis-server listens on (default loopback only). Binding beyond
+ * loopback (e.g. a test network's bridge, test/helpers/netns.ts) turns protected mode off, since
+ * test servers have no password; `urlAt(ip)` is then the URL a remote host uses.
+ */
+export async function startRedis(opts: { appendonly?: boolean; bind?: string[] } = {}): Promise<TestRedis> {
+  const bind = opts.bind?.length ? opts.bind : ["127.0.0.1"];
+  const loopbackOnly = bind.every((a) => a === "127.0.0.1" || a === "::1" || a === "localhost");
+  /** Where this process reaches it: loopback when bound there, else the first address. */
+  const local = bind.includes("127.0.0.1") ? "127.0.0.1" : (bind[0] as string);
   const dir = mkdtempSync(join(tmpdir(), "tempest-redis-"));
   const port = await freePort();
   let proc: Subprocess | undefined;
@@ -36,10 +47,10 @@ export async function startRedis(opts: { appendonly?: boolean } = {}): Promise<T
   let client: InstanceType<typeof Redis> | undefined;
 
   const launch = async () => {
-    proc = Bun.spawn(["redis-server", "--port", String(port), "--bind", "127.0.0.1", "--dir", dir, "--save", "", "--appendonly", opts.appendonly ? "yes" : "no", "--appendfsync", "always"], { stdout: "ignore", stderr: "ignore" });
+    proc = Bun.spawn(["redis-server", "--port", String(port), "--bind", ...bind, ...(loopbackOnly ? [] : ["--protected-mode", "no"]), "--dir", dir, "--save", "", "--appendonly", opts.appendonly ? "yes" : "no", "--appendfsync", "always"], { stdout: "ignore", stderr: "ignore" });
     const deadline = Date.now() + 10_000;
     for (;;) {
-      const probe = new Redis({ port, host: "127.0.0.1", lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+      const probe = new Redis({ port, host: local, lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
       probe.on("error", () => {});
       try {
         await probe.connect();
@@ -63,7 +74,7 @@ export async function startRedis(opts: { appendonly?: boolean } = {}): Promise<T
 
   const conn = () => {
     if (!client) {
-      client = new Redis({ port, host: "127.0.0.1", maxRetriesPerRequest: 3 });
+      client = new Redis({ port, host: local, maxRetriesPerRequest: 3 });
       client.on("error", () => {});
     }
     return client;
@@ -71,7 +82,8 @@ export async function startRedis(opts: { appendonly?: boolean } = {}): Promise<T
   await launch();
   const server: TestRedis = {
     port,
-    url: `redis://127.0.0.1:${port}/0`,
+    url: `redis://${local}:${port}/0`,
+    urlAt: (host) => `redis://${host}:${port}/0`,
     dir,
     prefix: () => `t${process.pid}-${++prefixCounter}`,
     client: () => conn(),
