@@ -16,6 +16,7 @@ const main = {
     build: () => import("./cmd/build.ts").then((m) => m.default),
     status: () => import("./cmd/status.ts").then((m) => m.default),
     supervise: () => import("./cmd/supervise.ts").then((m) => m.default),
+    agent: () => import("./cmd/agent.ts").then((m) => m.default),
     home: () => import("./cmd/home.ts").then((m) => m.default),
     topology: () => import("./cmd/topology.ts").then((m) => m.default),
     task: () => import("./cmd/task.ts").then((m) => m.default),
