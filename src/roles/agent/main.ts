@@ -42,7 +42,7 @@ export async function runAgentRole(opts: AgentOptions, log: Logger = createLogge
     ledgerFile: join(opts.home, "run", "agent.pids"),
     watchdog: true,
     onOutput: (name, _i, bytes) => {
-      const p = reconciler?.planned.get(name);
+      const p = reconciler?.lookup(name);
       if (p) shipper.push(p, bytes);
     },
   });

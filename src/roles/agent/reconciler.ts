@@ -21,6 +21,8 @@ export class Reconciler {
   /** What the supervisor runs now, by process id. */
   private specs = new Map<string, ProcessSpec>();
   private plannedById = new Map<string, PlannedProcess>();
+  /** During a reload: the plan being applied, so the first lines of a new process are known. */
+  private incoming = new Map<string, PlannedProcess>();
   /** Problems already logged: each is said once, not on every retry. */
   private said = new Set<string>();
   problems: Problem[] = [];
@@ -29,6 +31,11 @@ export class Reconciler {
 
   get planned(): Map<string, PlannedProcess> {
     return this.plannedById;
+  }
+
+  /** Which planned process a supervised name is, also while a reload is starting it. */
+  lookup(name: string): PlannedProcess | undefined {
+    return this.incoming.get(name) ?? this.plannedById.get(name);
   }
 
   async apply(doc: AssignmentDoc): Promise<Problem[]> {
@@ -74,7 +81,12 @@ export class Reconciler {
       const ids = problems.filter((x) => x.reason === reason).map((x) => x.id);
       log.error(`${reason} (needed by ${ids.join(", ")}; generation ${doc.generation})`);
     }
-    await this.deps.supervisor.reload({ socket: null, logDir: `${ctx.home}/logs`, processes: next });
+    this.incoming = planned;
+    try {
+      await this.deps.supervisor.reload({ socket: null, logDir: `${ctx.home}/logs`, processes: next });
+    } finally {
+      this.incoming = new Map();
+    }
     this.specs = new Map(next.map((s) => [s.name, s]));
     this.plannedById = planned;
     this.problems = problems;
