@@ -275,3 +275,47 @@ describe("tempest agent", () => {
     expect([token.code, token.stderr]).toEqual([2, `error: director at ${stubUrl} refused this agent's token (401) — set TEMPEST_TOKEN to the director's token\n`]);
   });
 });
+
+describe("tempest task --discover", () => {
+  const exes = new Set<{ proc: ReturnType<typeof Bun.spawn>; err: () => string }>();
+  afterEach(async () => {
+    for (const e of [...exes]) {
+      e.proc.kill("SIGKILL");
+      await e.proc.exited;
+    }
+    exes.clear();
+  });
+  const start = (file: string, args: string[], env: Record<string, string>) => {
+    const proc = Bun.spawn([join(buildDir, file), ...args], { cwd: buildDir, env: { PATH: "/usr/bin:/bin", ...env }, stdin: "ignore", stdout: "ignore", stderr: "pipe" });
+    let err = "";
+    void (async () => {
+      const d = new TextDecoder();
+      for await (const c of proc.stderr as ReadableStream<Uint8Array>) err += d.decode(c, { stream: true });
+    })();
+    const e = { proc, err: () => err };
+    exes.add(e);
+    return e;
+  };
+
+  test("waits for its topology to register, then follows it to a new address", async () => {
+    const env = { TEMPEST_REDIS_URL: redis.url, TEMPEST_KEY_PREFIX: redis.prefix(), TEMPEST_REGISTRY_TTL_MS: "1500" };
+    const task = start("demo-A-0.0.0", ["--discover", "--instance", "0"], env);
+    await waitFor(() => task.err().includes(`[A#0] waiting for topology \`y\` to register in Redis at 127.0.0.1:${redis.port}\n`), `the waiting line (stderr: ${task.err()})`);
+    const first = start("demo-y-0.0.0", ["--port", "0"], env);
+    await waitFor(() => /task A#0 joined from/.test(first.err()), "A to join the first topology", 15_000);
+    first.proc.kill("SIGKILL");
+    await first.proc.exited;
+    // Another topology (another port: another host, as far as the task can tell); the dead
+    // one's record is still alive for its TTL, and the newer one wins.
+    const second = start("demo-y-0.0.0", ["--port", "0"], env);
+    await waitFor(() => /task A#0 joined from/.test(second.err()), `A to join the second topology (task stderr: ${task.err()})`, 15_000);
+    expect(task.err().match(/waiting for topology/g)?.length).toBe(1);
+  }, 60_000);
+
+  test("--connect and --discover together, or neither: one line, exit 2", async () => {
+    const both = Bun.spawnSync([join(buildDir, "demo-A-0.0.0"), "--discover", "--connect", "127.0.0.1:1"], { stderr: "pipe" });
+    expect([both.exitCode, both.stderr.toString()]).toEqual([2, "error: demo-A-0.0.0: give either --connect or --discover, not both — --connect HOST:PORT for a fixed address, --discover to find it in Redis\n"]);
+    const neither = await runTempest(["task", "y", "A"]);
+    expect([neither.code, neither.stderr]).toEqual([2, "error: tempest task needs --connect HOST:PORT or --discover — --connect HOST:PORT for a fixed address, --discover to find the topology in Redis (TEMPEST_REDIS_URL)\n"]);
+  });
+});
