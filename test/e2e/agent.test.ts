@@ -28,6 +28,8 @@ const TOKEN = "the-right-token";
 beforeAll(async () => {
   redis = await startRedis();
   const dir = tempProject(diamondFiles({
+    // A line on stdout at start: what a task's log shipping must carry, whatever the timing.
+    tasks: { D: `import { defineTask } from "tempest";\nconsole.log("D is loaded");\nexport default defineTask({ handle(msg) { return msg; } });\n` },
     runtime: `[topology.y.source]\ntype = "redis-stream"\nuri = "${redis.url}"\nkey = "${STREAM}"\ngroup = "${GROUP}"\nblock_ms = 200\n\n[topology.y.message]\ntimeout = 5000\n`,
   }));
   const built = await runTempest(["build"], { cwd: dir, timeoutMs: 60_000 });
@@ -195,10 +197,10 @@ describe("tempest agent", () => {
     const entries = await waitFor(async () => {
       const rows = (await redis.call("XRANGE", `${agent.prefix}:logs:{y}`, "-", "+")) as Array<[string, string[]]>;
       const parsed = rows.map(([, f]) => Object.fromEntries(f.flatMap((_, i) => (i % 2 ? [] : [[f[i], f[i + 1]]]))) as Record<string, string>);
-      return parsed.some((e) => e.process === "y" && /listening on 127\.0\.0\.1:\d+/.test(e.line ?? "")) && parsed.some((e) => e.process === "y.D.0") ? parsed : undefined;
+      return parsed.some((e) => e.process === "y" && /listening on 127\.0\.0\.1:\d+/.test(e.line ?? "")) && parsed.some((e) => e.process === "y.D.0" && e.line === "D is loaded") ? parsed : undefined;
     }, "log lines of the topology and of D in the logs stream");
     expect(entries.find((e) => e.process === "y")).toMatchObject({ agent: agent.name, kind: "topology", task: "", instance: "0" });
-    expect(entries.find((e) => e.process === "y.D.0")).toMatchObject({ agent: agent.name, kind: "task", task: "D", instance: "0" });
+    expect(entries.find((e) => e.process === "y.D.0")).toMatchObject({ agent: agent.name, kind: "task", task: "D", instance: "0", line: "D is loaded" });
     expect(Number(entries[0]!.at)).toBeGreaterThan(Date.now() - 60_000);
     expect(existsSync(join(agent.home, "logs/y-0.log"))).toBe(true);
 

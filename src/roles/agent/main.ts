@@ -12,7 +12,7 @@ import { createArtifactStore } from "./artifacts.ts";
 import { checkToken } from "./director.ts";
 import { startHeartbeat } from "./heartbeat.ts";
 import { startLogShipper } from "./logs.ts";
-import type { AgentOptions } from "./options.ts";
+import { isLoopbackHost, type AgentOptions } from "./options.ts";
 import { Reconciler } from "./reconciler.ts";
 import { agentRecord, processesDoc } from "./report.ts";
 import { listenForWakeups } from "./wake.ts";
@@ -28,6 +28,7 @@ const RETRY_MAX_MS = 60_000;
  */
 export async function runAgentRole(opts: AgentOptions, log: Logger = createLogger("agent")): Promise<number> {
   if (opts.token) await checkToken(opts.director, opts.token, log);
+  else if (!isLoopbackHost(opts.advertise)) log.warn(`--advertise ${opts.advertise} without TEMPEST_TOKEN: topologies will refuse to listen on 0.0.0.0 (DESIGN.md §11); set TEMPEST_TOKEN`);
   initTempestHome(opts.home);
   const keys = createKeys();
   const redisShown = parseRedisUrl(opts.redis, "--redis").shown;
