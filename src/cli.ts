@@ -20,6 +20,7 @@ const main = {
     status: () => import("./cmd/status.ts").then((m) => m.default),
     logs: () => import("./cmd/logs.ts").then((m) => m.default),
     supervise: () => import("./cmd/supervise.ts").then((m) => m.default),
+    agent: () => import("./cmd/agent.ts").then((m) => m.default),
     home: () => import("./cmd/home.ts").then((m) => m.default),
     director: () => import("./cmd/director.ts").then((m) => m.default),
     topology: () => import("./cmd/topology.ts").then((m) => m.default),

@@ -17,8 +17,8 @@
  */
 import { basename } from "node:path";
 import { renderUsage, runCommand, type CommandDef } from "citty";
-import { defineTempestCommand, parseHostPort, parsePort, repeatedFlag } from "../cmd/_command.ts";
-import { taskRoleArgs } from "../cmd/task.ts";
+import { defineTempestCommand, parsePort, repeatedFlag } from "../cmd/_command.ts";
+import { taskAddress, taskRoleArgs } from "../cmd/task.ts";
 import { topologyRoleArgs } from "../cmd/topology.ts";
 import type { EmbeddedProject, ExecutableRole } from "../core/build/plan.ts";
 import { TempestError, formatProblem, isTempestError } from "../core/errors.ts";
@@ -97,7 +97,7 @@ function taskCommand(self: string, topologyName: string, task: string, embedded:
     meta: { name: self, description: `Task \`${task}\` of topology \`${topologyName}\` (${embedded.project} ${embedded.version})` },
     args: { ...taskRoleArgs, ...setArg } as const,
     async run({ args, rawArgs }) {
-      const address = parseHostPort(args.connect, "--connect");
+      const address = taskAddress(args, self);
       const topology = loadTopology(embedded, topologyName, repeatedFlag(rawArgs, "set"));
       const info = findTask(topology, task);
       const load = modules[info.module];
@@ -106,7 +106,7 @@ function taskCommand(self: string, topologyName: string, task: string, embedded:
       if (!isTaskDefinition(definition)) {
         throw new TempestError("E_MODULE_SHAPE", `${info.module}: ${info.select.join(".")} is not a task`, { hint: "define it with defineTask({ handle(msg, ctx) { … } })" });
       }
-      await runTaskRole({ topology, task, host: address.host, port: address.port, instance: args.instance, definition });
+      await runTaskRole({ topology, task, address, instance: args.instance, definition });
     },
   });
 }

@@ -73,6 +73,8 @@ export interface AgentProcessesDoc {
   generation: number;
   at: number;
   processes: ProcessReport[];
+  /** Assigned processes the agent could not start (e.g. an artifact whose sha256 did not match). */
+  problems?: Array<{ id: string; reason: string }>;
 }
 
 /** One executable of a deployment, content-addressed. */

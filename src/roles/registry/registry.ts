@@ -14,6 +14,8 @@ export interface ServiceRecord {
   instance?: string;
   host: string;
   port?: number;
+  /** The agent that runs it (TEMPEST_AGENT_NAME), in a cluster. */
+  agent?: string;
   pid: number;
   version: string;
   started_at: number;
@@ -36,6 +38,11 @@ export function registryUrl(topology: Topology, env = process.env): string | und
   return source?.type === "redis-stream" ? source.uri : undefined;
 }
 
+/** The address others reach this host's services at: what its agent advertises, else the hostname. */
+export function advertisedHost(env: Record<string, string | undefined> = process.env): string {
+  return env.TEMPEST_ADVERTISE_HOST || hostname();
+}
+
 /**
  * Registers a service with a TTL and refreshes it every third of the TTL; a topology also
  * writes its stats snapshot. Redis being away is survivable: the heartbeat just skips a beat
@@ -43,7 +50,7 @@ export function registryUrl(topology: Topology, env = process.env): string | und
  */
 export async function register(opts: {
   uri: string;
-  record: Omit<ServiceRecord, "heartbeat_at" | "started_at" | "host" | "pid" | "version">;
+  record: Omit<ServiceRecord, "heartbeat_at" | "started_at" | "host" | "pid" | "version" | "agent">;
   log: Logger;
   version: string;
   stats?: () => unknown;
@@ -56,9 +63,11 @@ export async function register(opts: {
   const key = keys.service(opts.record.kind, opts.record.id);
   const statsKey = keys.stats(opts.record.topology);
   const startedAt = Date.now();
+  const host = advertisedHost(env);
+  const agent = env.TEMPEST_AGENT_NAME || undefined;
   const beat = () => {
     if (redis.status !== "ready") return;
-    const record: ServiceRecord = { ...opts.record, host: hostname(), pid: process.pid, version: opts.version, started_at: startedAt, heartbeat_at: Date.now() };
+    const record: ServiceRecord = { ...opts.record, host, ...(agent ? { agent } : {}), pid: process.pid, version: opts.version, started_at: startedAt, heartbeat_at: Date.now() };
     const tx = redis.multi().set(key, JSON.stringify(record), "PX", ttlMs);
     if (opts.stats) tx.hset(statsKey, opts.record.id, JSON.stringify({ at: Date.now(), stats: opts.stats() })).pexpire(statsKey, ttlMs * 3);
     tx.exec().catch(() => {});

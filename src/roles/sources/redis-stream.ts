@@ -35,7 +35,9 @@ export class RedisStreamSource implements Source {
     messageTimeoutMs: number,
     private readonly log: Logger,
   ) {
-    this.consumer = cfg.consumer ?? `${topology}@${hostname()}`;
+    // In a cluster the agent is the identity: a topology re-placed on another agent after its
+    // own died under the same name claims what the lost one left pending.
+    this.consumer = cfg.consumer ?? `${topology}@${process.env.TEMPEST_AGENT_NAME || hostname()}`;
     this.claimIdleMs = cfg.claim_idle_ms ?? messageTimeoutMs;
   }
 

@@ -25,6 +25,12 @@ export interface SupervisorOptions {
   ledgerFile?: string | null;
   /** Guard the children against a SIGKILLed supervisor (default true). */
   watchdog?: boolean;
+  /**
+   * Hears everything every instance writes, from its very first byte (installed before the
+   * spawn, unlike `followLogs`, which can only attach once the process exists): the agent
+   * ships log lines with it.
+   */
+  onOutput?: (name: string, instance: number, bytes: Uint8Array) => void;
 }
 
 /** A running supervisor: what the CLI's control socket and the agent (DESIGN.md §8) drive. */
@@ -86,6 +92,8 @@ export async function startSupervisor(config: SuperviseConfig, opts: SupervisorO
     spec,
     instances: Array.from({ length: spec.instances }, (_, i) => {
       const file = new RotatingLog(join(config.logDir, `${spec.name}-${i}.log`), spec.log, (e) => log.warn(`${spec.name}#${i}: log ${e.message}; output is dropped until it works again`));
+      const onOutput = opts.onOutput;
+      if (onOutput) file.tap((bytes) => onOutput(spec.name, i, bytes));
       return new Instance(spec, i, file, deps);
     }),
   });

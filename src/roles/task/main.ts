@@ -7,17 +7,19 @@ import { isTaskDefinition, type TaskDefinition } from "../../sdk/index.ts";
 import { createLogger } from "../log.ts";
 import { ORPHAN_EXIT_MS, watchParent } from "../parent-watch.ts";
 import { onStopSignal } from "../signals.ts";
-import { startTaskWorker } from "./worker.ts";
-import { hostname } from "node:os";
+import { fixedAddress, startTaskWorker, type TopologyAddress } from "./worker.ts";
+import { discoverTopology } from "./discover.ts";
 import { createKeys } from "../../core/registry/keys.ts";
-import { register, registryUrl } from "../registry/registry.ts";
+import { advertisedHost, register, registryUrl } from "../registry/registry.ts";
 import { VERSION } from "../../version.ts";
+
+const DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0";
 
 export interface TaskRoleOptions {
   topology: Topology;
   task: string;
-  host: string;
-  port: number;
+  /** `--connect HOST:PORT`, or `"discover"`: find the topology in the registry (DESIGN.md §9). */
+  address: TopologyAddress | "discover";
   instance?: string;
   /** The handler, when the caller has it already (a built executable imports it statically). */
   definition?: TaskDefinition;
@@ -33,23 +35,24 @@ export async function runTaskRole(opts: TaskRoleOptions): Promise<void> {
   const definition = opts.definition ?? (await loadTaskDefinition(info));
   const instance = opts.instance ?? String(process.pid);
   const log = createLogger(`${info.name}#${instance}`);
+  const uri = registryUrl(topology);
+  const discovery = opts.address === "discover" ? await discoverTopology({ uri: uri ?? DEFAULT_REDIS_URL, topology: topology.name, log }) : undefined;
   const worker = startTaskWorker({
     topology: topology.name,
     task: info.name,
     instance,
     definition,
-    host: opts.host,
-    port: opts.port,
+    resolve: discovery?.resolve ?? fixedAddress(opts.address as TopologyAddress),
+    waiting: discovery?.waiting,
     concurrency: topology.runtime.task[info.name]?.concurrency ?? info.concurrency ?? DEFAULTS.concurrency,
     handlerTimeoutMs: topology.runtime.message.timeout,
     log,
     token: process.env.TEMPEST_TOKEN || undefined,
   });
-  const uri = registryUrl(topology);
   const registration = uri
     ? await register({
         uri,
-        record: { kind: "task", id: createKeys().taskId(topology.name, info.name, instance, hostname(), process.pid), topology: topology.name, task: info.name, instance },
+        record: { kind: "task", id: createKeys().taskId(topology.name, info.name, instance, advertisedHost(), process.pid), topology: topology.name, task: info.name, instance },
         log,
         version: VERSION,
       })
@@ -60,6 +63,7 @@ export async function runTaskRole(opts: TaskRoleOptions): Promise<void> {
     setTimeout(() => process.exit(1), ORPHAN_EXIT_MS).unref();
   });
   await worker.finished;
+  discovery?.close();
   await registration?.stop();
 }
 

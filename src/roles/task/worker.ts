@@ -13,14 +13,32 @@ export interface TaskWorkerOptions {
   task: string;
   instance: string;
   definition: TaskDefinition;
-  host: string;
-  port: number;
+  /**
+   * Where the topology is, asked again before every connection attempt: a fixed address
+   * (`--connect`) or the registry (`--discover`), so a task follows a topology that moved.
+   * null = not known yet; the worker says `waiting` once and retries with capped backoff.
+   */
+  resolve: AddressResolver;
+  /** Said once while `resolve` finds nothing, e.g. "waiting for topology `y` to register in Redis at …". */
+  waiting?: string;
   concurrency: number;
   /** A handler call that has not settled after this long is reported as failed. */
   handlerTimeoutMs: number;
   log: Logger;
   /** TEMPEST_TOKEN, to answer the topology's challenge (DESIGN.md §11). */
   token?: string;
+}
+
+export interface TopologyAddress {
+  host: string;
+  port: number;
+}
+
+export type AddressResolver = () => Promise<TopologyAddress | null>;
+
+/** The resolver of `--connect HOST:PORT`. */
+export function fixedAddress(address: TopologyAddress): AddressResolver {
+  return async () => address;
 }
 
 export interface TaskWorkerHandle {
@@ -31,6 +49,8 @@ export interface TaskWorkerHandle {
 
 const RECONNECT_MIN_MS = 100;
 const RECONNECT_MAX_MS = 5_000;
+/** A host whose link is down would otherwise hold a connect for the kernel's SYN timeout (minutes). */
+const CONNECT_TIMEOUT_MS = 3_000;
 const STOP_GRACE_MS = 10_000;
 const PREFETCH = 256;
 /** Room for the rest of a `done` frame around its outputs. */
@@ -55,6 +75,9 @@ class TaskWorker {
   private stopped = false;
   private reconnectDelay = RECONNECT_MIN_MS;
   private unreachableSince?: number;
+  /** The address of the current (or last) connection attempt. */
+  private address: TopologyAddress = { host: "?", port: 0 };
+  private waitingSaid = false;
   private resolveFinished!: () => void;
   private readonly finished = new Promise<void>((r) => (this.resolveFinished = r));
   private heartbeatTimer?: ReturnType<typeof setInterval>;
@@ -73,10 +96,45 @@ class TaskWorker {
 
   private connect(): void {
     if (this.stopping) return;
-    const { host, port, log } = this.opts;
+    void this.resolveAndConnect();
+  }
+
+  private retryLater(): void {
+    setTimeout(() => this.connect(), this.reconnectDelay);
+    this.reconnectDelay = Math.min(this.reconnectDelay * 2, RECONNECT_MAX_MS);
+  }
+
+  private async resolveAndConnect(): Promise<void> {
+    let address: TopologyAddress | null = null;
+    try {
+      address = await this.opts.resolve();
+    } catch (e) {
+      this.opts.log.debug(`cannot resolve the topology's address: ${(e as Error).message}`);
+    }
+    if (this.stopping) {
+      this.maybeFinish();
+      return;
+    }
+    if (!address) {
+      if (!this.waitingSaid) this.opts.log.info(this.opts.waiting ?? "waiting for the topology's address");
+      this.waitingSaid = true;
+      this.unreachableSince ??= Date.now();
+      this.retryLater();
+      return;
+    }
+    if (this.waitingSaid) this.opts.log.info(`found the topology at ${address.host}:${address.port}`);
+    this.waitingSaid = false;
+    this.address = address;
+    this.open(address);
+  }
+
+  private open({ host, port }: TopologyAddress): void {
+    const { log } = this.opts;
     const generation = ++this.generation;
     const socket: Socket = connect({ host, port });
     const conn = new FramedConnection(socket);
+    const timeout = setTimeout(() => socket.destroy(Object.assign(new Error("connect timed out"), { code: `ETIMEDOUT after ${CONNECT_TIMEOUT_MS} ms` })), CONNECT_TIMEOUT_MS);
+    socket.once("connect", () => clearTimeout(timeout));
     socket.on("data", (chunk: Buffer) => {
       try {
         for (const frame of conn.decode(chunk)) this.onFrame(conn, generation, frame);
@@ -87,6 +145,7 @@ class TaskWorker {
     });
     socket.on("error", (e: NodeJS.ErrnoException) => this.outage(conn, e.code ?? e.message));
     socket.on("close", () => {
+      clearTimeout(timeout);
       this.outage(conn, "connection closed");
       if (this.conn === conn) this.conn = undefined;
       // Deliveries not started yet belong to the old session; the topology requeues them.
@@ -96,8 +155,7 @@ class TaskWorker {
         this.maybeFinish();
         return;
       }
-      setTimeout(() => this.connect(), this.reconnectDelay);
-      this.reconnectDelay = Math.min(this.reconnectDelay * 2, RECONNECT_MAX_MS);
+      this.retryLater();
     });
   }
 
@@ -105,7 +163,8 @@ class TaskWorker {
   private outage(conn: FramedConnection, why: string): void {
     if (this.unreachableSince !== undefined || this.stopping) return;
     this.unreachableSince = Date.now();
-    const { host, port, log } = this.opts;
+    const { host, port } = this.address;
+    const { log } = this.opts;
     if (this.conn === conn) log.warn(`lost the connection to the topology at ${host}:${port} (${why}); reconnecting`);
     else log.warn(`topology at ${host}:${port} is not reachable (${why}); retrying`);
   }

@@ -37,7 +37,7 @@ export async function runTopologyRole(opts: TopologyRoleOptions): Promise<void> 
   const registration = uri
     ? await register({
         uri,
-        record: { kind: "topology", id: createKeys().topologyId(topology.name, handle.host, handle.port), topology: topology.name, port: handle.port },
+        record: { kind: "topology", id: createKeys().topologyId(topology.name, process.env.TEMPEST_ADVERTISE_HOST || handle.host, handle.port), topology: topology.name, port: handle.port },
         log,
         version: VERSION,
         stats: () => handle.summary(),

@@ -1,0 +1,68 @@
+import type { Redis } from "ioredis";
+import { createKeys, type Keys } from "../../core/registry/keys.ts";
+import type { Logger } from "../log.ts";
+import { parseRedisUrl } from "../redis/connect.ts";
+import { connectRedis } from "../redis/connect.ts";
+import type { ServiceRecord } from "../registry/registry.ts";
+import type { AddressResolver, TopologyAddress } from "./worker.ts";
+
+/** A lookup that Redis does not answer in this long counts as "not found yet"; the worker retries. */
+const LOOKUP_TIMEOUT_MS = 3_000;
+
+export interface Discovery {
+  resolve: AddressResolver;
+  /** What the worker says while nothing is registered. */
+  waiting: string;
+  close(): void;
+}
+
+/**
+ * `--discover` (DESIGN.md §9): the topology's address from the registry, asked again before
+ * every connection, so a task follows its topology to another host. Of the live records
+ * `svc:topology:{<topology>}:…` the one started last wins (during a reload both run for a
+ * moment; the new one is where work goes next).
+ */
+export async function discoverTopology(opts: { uri: string; topology: string; log: Logger; keys?: Keys }): Promise<Discovery> {
+  const keys = opts.keys ?? createKeys();
+  const shown = parseRedisUrl(opts.uri, "TEMPEST_REDIS_URL").shown;
+  const redis: Redis = await connectRedis(opts.uri, { name: `tempest:${opts.topology}:discover`, where: "TEMPEST_REDIS_URL", log: opts.log, failFast: false });
+  const pattern = keys.service("topology", `${globEscape(`{${opts.topology}}:`)}*`);
+  const lookup = async (): Promise<TopologyAddress | null> => {
+    const found: string[] = [];
+    let cursor = "0";
+    do {
+      const [next, batch] = await redis.scan(cursor, "MATCH", pattern, "COUNT", 500);
+      cursor = next;
+      found.push(...batch);
+    } while (cursor !== "0");
+    if (found.length === 0) return null;
+    const values = await redis.mget(...found);
+    return pickTopology(values);
+  };
+  return {
+    waiting: `waiting for topology \`${opts.topology}\` to register in Redis at ${shown}`,
+    resolve: () => Promise.race([lookup(), Bun.sleep(LOOKUP_TIMEOUT_MS).then(() => null)]),
+    close: () => redis.disconnect(),
+  };
+}
+
+/** The newest live record's address; records that do not parse or lack a port are skipped. */
+export function pickTopology(values: Array<string | null>): TopologyAddress | null {
+  let best: ServiceRecord | null = null;
+  for (const v of values) {
+    if (!v) continue;
+    let r: ServiceRecord;
+    try {
+      r = JSON.parse(v) as ServiceRecord;
+    } catch {
+      continue;
+    }
+    if (typeof r.host !== "string" || typeof r.port !== "number" || r.port <= 0) continue;
+    if (!best || (r.started_at ?? 0) > (best.started_at ?? 0)) best = r;
+  }
+  return best ? { host: best.host, port: best.port as number } : null;
+}
+
+function globEscape(s: string): string {
+  return s.replace(/[*?[\]\\]/g, (c) => `\\${c}`);
+}
