@@ -464,7 +464,10 @@ describe.skipIf(!netns.ok || !clusterBuilt)("a 3-agent cluster on three hosts", 
     test("a topology needing more slots than the cluster has stays pending with a reason; the diamond is unaffected", async () => {
       const dir = tempProject(projectFiles({ name: "huge", topology: "huge", redisUrl, key: `${prefix}:huge`, seen: `${prefix}:huge-seen`, calls: `${prefix}:huge-calls`, workersB: AGENTS * SLOTS + 1 }), "tempest-huge-");
       const d = await cli(["deploy", "--project", dir, "--start"], 300_000);
-      expect({ code: d.code, stderr: d.stderr }).toMatchObject({ code: 0 });
+      // Deployed, then start says in its last line why it cannot run, and exits 1.
+      expect(d.code).toBe(1);
+      expect(d.stdout).toMatch(/^deployed huge 0\.0\.0 to http:\/\/\S+ — artifact [0-9a-f]{12}, /m);
+      expect(d.stderr.trim().split("\n").at(-1)).toBe(`error: huge 0.0.0 is pending: needs ${AGENTS * SLOTS + 5} slots, ${AGENTS * SLOTS - PROCESS_COUNT} free on ${AGENTS} live agents — add agents or slots (--slots), or lower workers — it starts by itself when there is room; \`tempest stop huge\` cancels`);
       const t = await waitFor(async () => {
         const h = topo(await status(), "huge");
         return h?.status === "pending" ? h : undefined;
