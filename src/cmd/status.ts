@@ -1,3 +1,4 @@
+import { DEFAULT_DIRECTOR_URL, directorAnswers } from "../roles/client/director.ts";
 import { formatCluster } from "../roles/client/format.ts";
 import type { ClusterView } from "../roles/director/views.ts";
 import { parseRedisUrl, connectRedis } from "../roles/redis/connect.ts";
@@ -13,8 +14,10 @@ export default defineTempestCommand({
     ...directorArgs,
   },
   async run({ args }) {
-    // A director given (flag or TEMPEST_DIRECTOR_URL) and no --redis: the cluster view.
-    if (args.redis === undefined && (args.director !== undefined || process.env.TEMPEST_DIRECTOR_URL)) {
+    // A director given (flag or TEMPEST_DIRECTOR_URL), or one answering at the default address,
+    // and no --redis: the cluster view. Otherwise the services registered in Redis.
+    const given = args.director !== undefined || Boolean(process.env.TEMPEST_DIRECTOR_URL);
+    if (args.redis === undefined && (given || (await directorAnswers(DEFAULT_DIRECTOR_URL)))) {
       const client = directorClient(args.director);
       const cluster = await client.json<ClusterView>("GET", "/api/v1/cluster");
       console.log(args.json ? JSON.stringify(cluster, null, 2) : formatCluster(cluster, client.url));

@@ -193,6 +193,12 @@ describe("director errors, each one line", () => {
     const res = await fetch(`${d.url}/api/v1/topologies/yy/start`, { method: "POST" });
     expect(res.status).toBe(404);
     expect(await res.json()).toEqual({ error: { code: "E_NOT_FOUND", message: "no topology `yy` is deployed", hint: "did you mean `y`?" } });
+    const logs = await cli(d, ["logs", "yy"]);
+    expect([logs.code, logs.stderr.trim()]).toEqual([2, "error: no topology `yy` is deployed — did you mean `y`?"]);
+    const task = await cli(d, ["logs", "y", "BB#1"]);
+    expect([task.code, task.stderr.trim()]).toEqual([2, "error: topology `y` has no task `BB` — did you mean `B`?"]);
+    const empty = await cli(d, ["logs", "y", "B", "-n", "5"]);
+    expect([empty.code, empty.stdout]).toEqual([0, ""]);
   }, 120_000);
 
   test("the director unreachable from the CLI: exit 1", async () => {

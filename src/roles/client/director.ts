@@ -16,6 +16,17 @@ export function directorUrl(flag: string | undefined, env: Record<string, string
   return { url: url.origin, where };
 }
 
+/** Whether a director answers at `url` within `ms` (any HTTP answer counts, a 401 too). */
+export async function directorAnswers(url: string, ms = 500): Promise<boolean> {
+  try {
+    const res = await fetch(`${url}/api/v1/agents`, { signal: AbortSignal.timeout(ms) });
+    await res.body?.cancel();
+    return res.status === 200 || res.status === 401;
+  } catch {
+    return false;
+  }
+}
+
 interface ApiErrorBody {
   error?: { code?: string; message?: string; hint?: string };
 }

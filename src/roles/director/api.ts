@@ -116,10 +116,17 @@ export function createApi(deps: ApiDeps): (req: Request) => Promise<Response> {
   }
 
   async function logs(req: Request, name: string, url: URL): Promise<Response> {
-    if (!(await store.topologyState(name))) throw await unknownTopology(name);
+    const state = await store.topologyState(name);
+    if (!state) throw await unknownTopology(name);
     const q = url.searchParams;
     const filter: LogFilter = {};
-    if (q.get("task")) filter.task = q.get("task")!;
+    if (q.get("task")) {
+      filter.task = q.get("task")!;
+      const tasks = (await store.deployment(name, state.version))?.tasks.map((t) => t.name) ?? [];
+      if (tasks.length && filter.task !== "topology" && !tasks.includes(filter.task)) {
+        throw new ApiError(404, "E_NOT_FOUND", `topology \`${name}\` has no task \`${filter.task}\``, didYouMean(filter.task, [...tasks, "topology"]) || `its tasks: ${tasks.join(", ")}`);
+      }
+    }
     if (q.get("instance")) filter.instance = Number(q.get("instance"));
     const n = Math.min(Math.max(Number(q.get("n") ?? 50) || 0, 0), 10_000);
     const key = store.keys.logs(name);
