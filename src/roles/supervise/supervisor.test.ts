@@ -18,7 +18,8 @@ test("startSupervisor with a config built in code: start, stop, restart, logs, r
   }, { log: createLogger("test") });
   try {
     await waitFor(() => sup.status().every((s) => s.state === "running" && s.pid !== null), "both instances running");
-    await waitFor(() => readFileSync(join(dir, "logs/echo-1.log"), "utf8") === "hello 1\n", "instance 1 to write");
+    // Both instances' first lines, since the assertion reads both.
+    await waitFor(() => [0, 1].every((i) => readFileSync(join(dir, `logs/echo-${i}.log`), "utf8") === `hello ${i}\n`), "both instances to write");
     expect(new TextDecoder().decode(sup.tailLogs("echo", 5))).toBe("[echo#0] hello 0\n[echo#1] hello 1\n");
 
     const stopped = await sup.stopProcess("echo");
