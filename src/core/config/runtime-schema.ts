@@ -59,6 +59,8 @@ export const runtimeSchema: Schema = {
   type: "table",
   fields: {
     project: { type: "table", fields: { tempest_home: str } },
+    /** Push counters and timings to a statsd server (DESIGN.md §12): `statsd = "host:port"`. */
+    stats: { type: "table", fields: { statsd: str, prefix: str } },
     topology: { type: "table", eachName: "topology", each: topologyRuntimeSchema },
   },
 };

@@ -12,7 +12,7 @@ import { didYouMean } from "../text/suggest.ts";
 import { graphLineMapper } from "./graph-positions.ts";
 import { importUserModule, selectExport } from "./modules.ts";
 import { applyOverrides, overridesFromEnv, overridesFromFlags } from "./overrides.ts";
-import { resolveTopologyRuntime } from "./runtime.ts";
+import { resolveStats, resolveTopologyRuntime } from "./runtime.ts";
 import type { Join, Member, Project, TaskInfo, Topology, TopologyRuntime } from "./model.ts";
 
 export interface LoadOptions {
@@ -170,6 +170,8 @@ export function layerRuntime(opts: LayerRuntimeOptions): { runtimes: Map<string,
   problems.push(...applyOverrides(runtimeData, [...overridesFromEnv(opts.env ?? {}), ...flags.overrides], runtimeSchema, names));
 
   const runtimes = new Map<string, TopologyRuntime>();
+  const stats = resolveStats((runtimeData.stats ?? {}) as { statsd?: string; prefix?: string }, runtimeLoc ? runtimeLoc.file : "Runtime.toml", (key) => runtimeLoc?.locate(["stats", key]) ?? {});
+  problems.push(...stats.problems);
   for (const [name, tasks] of byName) {
     const raw = ((runtimeData.topology as Record<string, unknown> | undefined)?.[name] ?? {}) as Record<string, unknown>;
     const r = resolveTopologyRuntime(opts.root, name, tasks, raw, {
@@ -177,7 +179,7 @@ export function layerRuntime(opts: LayerRuntimeOptions): { runtimes: Map<string,
       locate: (p) => runtimeLoc?.locate(["topology", name, ...p]) ?? {},
     }, opts.env ?? {});
     problems.push(...r.problems);
-    runtimes.set(name, r.runtime);
+    runtimes.set(name, { ...r.runtime, stats: stats.stats });
   }
   const projectMeta = (runtimeData.project ?? {}) as { tempest_home?: string };
   const tempestHome = resolveTempestHome(projectMeta.tempest_home, opts.env ?? {});

@@ -58,6 +58,8 @@ export interface TopologyRuntime {
   source?: SourceConfig;
   task: Record<string, { workers: number; concurrency?: number }>;
   dead_letter: { path: string };
+  /** `[stats]`: where to push statsd figures (none when unset) and the metric name prefix. */
+  stats: { statsd?: { host: string; port: number }; prefix: string };
 }
 
 export interface Project {

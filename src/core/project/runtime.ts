@@ -29,6 +29,7 @@ export function resolveTopologyRuntime(
     message: { ...DEFAULTS.message, ...message },
     task: Object.fromEntries(taskNames.map((t) => [t, { workers: tasks[t]?.workers ?? DEFAULTS.workers, concurrency: tasks[t]?.concurrency }])),
     dead_letter: { path: inProject(root, deadLetter.path ?? `dead-letter/${name}.jsonl`) },
+    stats: { prefix: "tempest" },
   };
   if (raw.source !== undefined) {
     const source = raw.source as Record<string, unknown>;
@@ -59,6 +60,18 @@ export function resolveTopologyRuntime(
     }
   }
   return { runtime, problems };
+}
+
+/** The `[stats]` table, shared by every topology: `statsd = "host:port"` and `prefix`. */
+export function resolveStats(raw: { statsd?: string; prefix?: string }, file: string, locate: (key: string) => { line?: number; col?: number }): { stats: TopologyRuntime["stats"]; problems: Problem[] } {
+  const stats: TopologyRuntime["stats"] = { prefix: raw.prefix ?? "tempest" };
+  if (raw.statsd === undefined || raw.statsd === "") return { stats, problems: [] };
+  const m = /^\[?([^\]]+?)\]?:(\d{1,5})$/.exec(raw.statsd);
+  if (!m || Number(m[2]) > 65535) {
+    return { stats, problems: [{ file, ...locate("statsd"), code: "E_CONFIG_INVALID", severity: "error", message: `[stats] statsd ${JSON.stringify(raw.statsd)} is not HOST:PORT`, hint: 'e.g. statsd = "127.0.0.1:8125"' }] };
+  }
+  stats.statsd = { host: m[1]!, port: Number(m[2]) };
+  return { stats, problems: [] };
 }
 
 function sourceWithDefaults(root: string, type: SourceType, s: Record<string, unknown>, env: Record<string, string | undefined>): SourceConfig {

@@ -27,6 +27,8 @@ export interface DeadLetter {
 export interface SourceHealth {
   ok: boolean;
   detail?: string;
+  /** Messages at the source not read yet (a stream group's lag), when the source knows it. */
+  lag?: number;
 }
 
 export interface Source {

@@ -6,7 +6,8 @@ import { SHA256_HEX, type ArtifactStore } from "./artifacts.ts";
 import { ApiError, authorized, errorResponse, json, readJson, toErrorResponse } from "./http.ts";
 import { lastLogId, nextLogs, recentLogs, type LogFilter } from "./logs.ts";
 import type { ClusterStore } from "./store.ts";
-import { readCluster, type TopologyView } from "./views.ts";
+import { renderMetrics } from "./metrics.ts";
+import { readCluster, readClusterState, type TopologyView } from "./views.ts";
 
 export interface ApiDeps {
   store: ClusterStore;
@@ -24,6 +25,11 @@ export function createApi(deps: ApiDeps): (req: Request) => Promise<Response> {
   const { store, artifacts, log } = deps;
   const routes: Array<[string, RegExp, Handler]> = [
     ["GET", /^\/api\/v1\/cluster$/, async () => json(await readCluster(store))],
+    ["GET", /^\/metrics$/, async () => {
+      const { view, stats } = await readClusterState(store);
+      const { text, contentType } = await renderMetrics(view, stats);
+      return new Response(text, { headers: { "content-type": contentType } });
+    }],
     ["GET", /^\/api\/v1\/agents$/, async () => json({ agents: (await readCluster(store)).agents })],
     ["GET", /^\/api\/v1\/topologies$/, async () => json({ topologies: (await readCluster(store)).topologies })],
     ["GET", /^\/api\/v1\/topologies\/([^/]+)$/, async (_r, [name]) => json(await topologyView(name!))],
@@ -174,7 +180,7 @@ export function createApi(deps: ApiDeps): (req: Request) => Promise<Response> {
     const url = new URL(req.url);
     try {
       if (url.pathname === "/" && req.method === "GET") return new Response(LANDING, { headers: { "content-type": "text/html; charset=utf-8" } });
-      if (!url.pathname.startsWith("/api/")) return errorResponse(404, "E_NOT_FOUND", `no such page: ${url.pathname}`, "the API is under /api/v1");
+      if (!url.pathname.startsWith("/api/") && url.pathname !== "/metrics") return errorResponse(404, "E_NOT_FOUND", `no such page: ${url.pathname}`, "the API is under /api/v1");
       if (!authorized(req, deps.token)) {
         return errorResponse(401, "E_UNAUTHORIZED", req.headers.get("authorization") ? "the bearer token is wrong" : "this director needs a token", "set TEMPEST_TOKEN to the director's token (sent as Authorization: Bearer)");
       }

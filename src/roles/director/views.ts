@@ -46,7 +46,7 @@ export interface TopologyView {
   edges: Array<[string, string]>;
   tasks: Array<{ name: string; workers: number; join: string }>;
   processes: ProcessView[];
-  stats: Pick<TopologyStats, "source" | "tasks"> & { instances: number } | null;
+  stats: (Pick<TopologyStats, "source" | "tasks" | "completed" | "retried"> & { instances: number }) | null;
 }
 
 export interface ClusterView {
@@ -55,11 +55,13 @@ export interface ClusterView {
   director: { leader: string | null; generation: number | null };
 }
 
-/** A stats snapshot older than this is from a process that is gone (it could not clean up). */
-const STALE_STATS_MS = 30_000;
-
 /** Reads everything once and derives each view from the same snapshot. */
 export async function readCluster(store: ClusterStore, now = Date.now()): Promise<ClusterView> {
+  return (await readClusterState(store, now)).view;
+}
+
+/** The views and the raw material behind them (merged histograms, agent reports), for /metrics and the dashboard. */
+export async function readClusterState(store: ClusterStore, now = Date.now()): Promise<{ view: ClusterView; stats: Awaited<ReturnType<typeof readStatus>> }> {
   const [agents, known, states, schedule, leader] = await Promise.all([store.agents(), store.knownAgents(), store.topologyStates(), store.schedule(), store.redis.get(store.keys.leader())]);
   const names = [...new Set([...known.keys(), ...agents.map((a) => a.name)])].sort();
   const [assignments, reports, stats] = await Promise.all([store.assignments(names), store.agentProcesses(names), readStatus(store.redis, now)]);
@@ -71,7 +73,6 @@ export async function readCluster(store: ClusterStore, now = Date.now()): Promis
     const versions = await store.versions(s.name);
     const processes = processViews(s.name, assignments, reports, alive);
     const fresh = stats.topologies.find((t) => t.topology === s.name);
-    const live = fresh?.instances.filter((i) => now - i.at < STALE_STATS_MS) ?? [];
     const { status, reason } = topologyStatus(s, processes, schedule);
     topologies.push({
       name: s.name,
@@ -84,10 +85,10 @@ export async function readCluster(store: ClusterStore, now = Date.now()): Promis
       edges: d?.edges ?? [],
       tasks: d?.tasks.map((t) => ({ name: t.name, workers: t.workers, join: t.join })) ?? [],
       processes,
-      stats: fresh && live.length ? { instances: live.length, source: fresh.source, tasks: fresh.tasks } : null,
+      stats: fresh ? { instances: fresh.instances.length, source: fresh.source, completed: fresh.completed, retried: fresh.retried, tasks: fresh.tasks } : null,
     });
   }
-  return { agents: agentViews, topologies, director: { leader, generation: schedule?.generation ?? null } };
+  return { view: { agents: agentViews, topologies, director: { leader, generation: schedule?.generation ?? null } }, stats };
 }
 
 function agentView(name: string, live: AgentRecord | undefined, last: AgentRecord | undefined, doc: AssignmentDoc | undefined, now: number): AgentView {

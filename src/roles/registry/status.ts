@@ -1,5 +1,6 @@
 import type { Redis } from "ioredis";
 import { createKeys } from "../../core/registry/keys.ts";
+import { Histogram, type HistogramSnapshot } from "../../core/stats/histogram.ts";
 import type { TopologySummary } from "../topology/summary.ts";
 import type { ServiceRecord } from "./registry.ts";
 
@@ -12,9 +13,17 @@ export interface TopologyStatus {
   topology: string;
   instances: Array<{ id: string; at: number; stats: TopologySummary }>;
   /** Sums over the instances. */
-  source: { type: string; read: number; pending: number; acked: number; dead_lettered: number };
-  tasks: Record<string, { handled: number; errors: number; inflight: number; p50_ms: number; p99_ms: number }>;
+  source: { type: string; read: number; pending: number; acked: number; dead_lettered: number; lag: number | null };
+  /** Roots completed and retries, summed. */
+  completed: number;
+  retried: number;
+  tasks: Record<string, { handled: number; errors: number; inflight: number; queued: number; p50_ms: number; p99_ms: number }>;
+  /** Every instance's histograms merged (ms): complete latency and each task's handle latency. */
+  histograms: { complete: HistogramSnapshot; tasks: Record<string, HistogramSnapshot> };
 }
+
+/** A snapshot older than this comes from an instance that died without cleaning up. */
+export const STALE_STATS_MS = 30_000;
 
 export interface ClusterStatus {
   services: ServiceStatus[];
@@ -44,7 +53,7 @@ export async function readStatus(redis: Redis, now = Date.now()): Promise<Cluste
     const instances = Object.entries(hash).flatMap(([id, json]) => {
       try {
         const { at, stats } = JSON.parse(json) as { at: number; stats: TopologySummary };
-        return [{ id, at, stats }];
+        return now - at > STALE_STATS_MS ? [] : [{ id, at, stats }];
       } catch {
         return [];
       }
@@ -60,24 +69,51 @@ function aggregate(instances: TopologyStatus["instances"]): TopologyStatus {
   const out: TopologyStatus = {
     topology: first.topology,
     instances,
-    source: { type: first.source, read: 0, pending: 0, acked: 0, dead_lettered: 0 },
+    source: { type: first.source, read: 0, pending: 0, acked: 0, dead_lettered: 0, lag: null },
+    completed: 0,
+    retried: 0,
     tasks: {},
+    histograms: { complete: new Histogram().snapshot(), tasks: {} },
   };
+  const complete = new Histogram();
+  const handle = new Map<string, Histogram>();
   for (const { stats } of instances) {
     out.source.read += stats.read;
     out.source.pending += stats.inflight;
     out.source.acked += stats.completed + stats.dead_lettered;
     out.source.dead_lettered += stats.dead_lettered;
+    // Every consumer of one group sees the same lag: the freshest figure stands for all.
+    if (stats.lag !== undefined) out.source.lag = stats.lag;
+    out.completed += stats.completed;
+    out.retried += stats.retried;
     for (const [name, t] of Object.entries(stats.tasks)) {
-      const acc = (out.tasks[name] ??= { handled: 0, errors: 0, inflight: 0, p50_ms: 0, p99_ms: 0 });
+      const acc = (out.tasks[name] ??= { handled: 0, errors: 0, inflight: 0, queued: 0, p50_ms: 0, p99_ms: 0 });
       acc.handled += t.handled;
       acc.errors += t.errors;
       acc.inflight += t.inflight + t.queued;
-      // Quantiles do not add up; the worst instance is what an operator wants to see.
+      acc.queued += t.queued;
+      // Quantiles do not add up; the worst instance is what an operator wants to see…
       acc.p50_ms = Math.max(acc.p50_ms, t.p50_ms);
       acc.p99_ms = Math.max(acc.p99_ms, t.p99_ms);
     }
+    if (stats.histograms) {
+      complete.merge(stats.histograms.complete);
+      for (const [name, h] of Object.entries(stats.histograms.tasks)) {
+        const acc = handle.get(name) ?? new Histogram();
+        acc.merge(h);
+        handle.set(name, acc);
+      }
+    }
   }
+  // …unless the histograms came along: then the quantiles are those of all instances together.
+  for (const [name, h] of handle) {
+    const t = out.tasks[name];
+    if (t && h.count) {
+      t.p50_ms = round2(h.quantile(0.5));
+      t.p99_ms = round2(h.quantile(0.99));
+    }
+  }
+  out.histograms = { complete: complete.snapshot(), tasks: Object.fromEntries([...handle].map(([n, h]) => [n, h.snapshot()])) };
   return out;
 }
 
@@ -111,6 +147,10 @@ export function formatStatus(s: ClusterStatus, redisShown: string): string {
     }
   }
   return lines.join("\n");
+}
+
+function round2(n: number): number {
+  return Math.round(n * 100) / 100;
 }
 
 function round(n: number): number {

@@ -28,6 +28,9 @@ export class RedisStreamSource implements Source {
   private pendingCursor: string | null = "0";
   private claimCursor = "0-0";
   private lastClaimAt = 0;
+  /** The group's lag (entries not yet read by it), refreshed about once a second; null until known. */
+  private lag: number | null = null;
+  private lastLagAt = 0;
 
   constructor(
     private readonly cfg: RedisStreamConfig,
@@ -82,6 +85,10 @@ export class RedisStreamSource implements Source {
 
   private async read(max: number): Promise<{ messages: SourceMessage[]; rejects: SourceReject[] }> {
     const count = Math.max(1, Math.min(max, this.cfg.batch));
+    if (Date.now() - this.lastLagAt >= 1000) {
+      this.lastLagAt = Date.now();
+      void this.refreshLag();
+    }
     // 1. Our own pending entries, left by an earlier run of this consumer.
     if (this.pendingCursor !== null) {
       const entries = await this.readGroup(count, this.pendingCursor, false);
@@ -123,6 +130,19 @@ export class RedisStreamSource implements Source {
     const entries = (reply[1] ?? []).filter((e) => e !== null && e[1] !== null);
     if (entries.length) this.log.info(`claimed ${entries.length} entr${entries.length === 1 ? "y" : "ies"} idle for over ${this.claimIdleMs} ms from other consumers`);
     return entries;
+  }
+
+  private async refreshLag(): Promise<void> {
+    try {
+      const groups = (await this.cmd.xinfo("GROUPS", this.cfg.key)) as unknown[][];
+      for (const row of groups) {
+        const f: Record<string, unknown> = {};
+        for (let i = 0; i + 1 < row.length; i += 2) f[String(row[i])] = row[i + 1];
+        if (f.name === this.cfg.group) this.lag = f.lag === null || f.lag === undefined ? null : Number(f.lag);
+      }
+    } catch {
+      // the stream is gone or Redis is away: the poll itself reports it
+    }
   }
 
   /** Delivery counts of entries this consumer holds, from XPENDING: the attempt of each. */
@@ -194,7 +214,8 @@ export class RedisStreamSource implements Source {
   }
 
   health() {
-    return this.cmd?.status === "ready" ? { ok: true } : { ok: false, detail: `redis ${this.cmd?.status ?? "not connected"}` };
+    const lag = this.lag ?? undefined;
+    return this.cmd?.status === "ready" ? { ok: true, lag } : { ok: false, detail: `redis ${this.cmd?.status ?? "not connected"}`, lag };
   }
 }
 

@@ -4,7 +4,8 @@ import { createLogger } from "../log.ts";
 import { ORPHAN_EXIT_MS, watchParent } from "../parent-watch.ts";
 import { onStopSignal } from "../signals.ts";
 import { createSource } from "../sources/index.ts";
-import { startTopology } from "./service.ts";
+import { startTopology, type TopologyHandle } from "./service.ts";
+import { startStatsd } from "./statsd.ts";
 import { formatSummary } from "./summary.ts";
 import { createKeys } from "../../core/registry/keys.ts";
 import { register, registryUrl } from "../registry/registry.ts";
@@ -25,6 +26,8 @@ export async function runTopologyRole(opts: TopologyRoleOptions): Promise<void> 
   const { topology } = opts;
   const log = createLogger("topology");
   const source = await createSource(topology, log);
+  let handleRef: TopologyHandle | undefined;
+  const statsd = await startStatsd({ topology: topology.name, stats: topology.runtime.stats, summary: () => handleRef?.summary(), log });
   const handle = await startTopology({
     topology,
     source,
@@ -32,7 +35,9 @@ export async function runTopologyRole(opts: TopologyRoleOptions): Promise<void> 
     port: opts.port ?? topology.runtime.port,
     log,
     token: process.env.TEMPEST_TOKEN || undefined,
+    onLatency: statsd ? (task, ms) => statsd.latency(task, ms) : undefined,
   });
+  handleRef = handle;
   const uri = registryUrl(topology);
   const registration = uri
     ? await register({
@@ -50,6 +55,7 @@ export async function runTopologyRole(opts: TopologyRoleOptions): Promise<void> 
   });
   const summary = await handle.finished;
   await registration?.stop();
+  await statsd?.close();
   if (opts.summaryJson) writeFileSync(opts.summaryJson, JSON.stringify(summary));
   log.info(formatSummary(summary).split("\n")[0]);
 }

@@ -24,6 +24,8 @@ export interface TopologyOptions {
   drainMs?: number;
   /** TEMPEST_TOKEN: when set, every peer must prove it knows it (DESIGN.md §11). */
   token?: string;
+  /** Hears every latency recorded (ms): a task's handler call, or a root from read to ack (statsd). */
+  onLatency?: (task: string | null, ms: number) => void;
 }
 
 export interface TopologyHandle {
@@ -56,6 +58,9 @@ class TopologyService {
   private readonly peers = new Set<Peer>();
   private readonly sessions = new Map<string, Peer & { kind: "task" }>();
   private readonly latency = new Map<string, Histogram>();
+  /** From read to ack, per root (DESIGN.md §12); `readAt` holds the roots in flight. */
+  private readonly complete = new Histogram();
+  private readonly readAt = new Map<string, number>();
   private server?: Server;
   private port = 0;
   private sessionCounter = 0;
@@ -138,6 +143,8 @@ class TopologyService {
       deadLetteredAtSource: this.deadLetteredAtSource,
       stats: stats(this.pipeline),
       latency: this.latency,
+      complete: this.complete,
+      lag: this.opts.source.health().lag,
       startedAt: this.startedAt,
       now: clock(),
       sessions: this.sessions.size,
@@ -228,10 +235,12 @@ class TopologyService {
         return;
       case "done":
         this.latency.get(peer.task)?.record(msg.ms);
+        this.opts.onLatency?.(peer.task, msg.ms);
         this.run(step(this.pipeline, { type: "done", session: peer.session, delivery: msg.delivery, outputs: msg.outputs }, now));
         return;
       case "fail":
         this.latency.get(peer.task)?.record(msg.ms);
+        this.opts.onLatency?.(peer.task, msg.ms);
         this.run(step(this.pipeline, { type: "fail", session: peer.session, delivery: msg.delivery, error: msg.error }, now));
         return;
       case "ping":
@@ -282,10 +291,19 @@ class TopologyService {
           peer?.conn.send({ type: "deliver", delivery: e.delivery, topology_id: this.opts.topology.name, msg_id: e.rootId, edge: e.edge, attempt: e.attempt, msg: e.payload });
           break;
         }
-        case "ack":
+        case "ack": {
           this.ackBatch.push(e.rootId);
+          const at = this.readAt.get(e.rootId);
+          if (at !== undefined) {
+            const ms = clock() - at;
+            this.complete.record(ms);
+            this.opts.onLatency?.(null, ms);
+            this.readAt.delete(e.rootId);
+          }
           break;
+        }
         case "dead_letter":
+          this.readAt.delete(e.rootId);
           this.opts.log.warn(`message ${e.rootId} dead-lettered after ${e.attempts.length} attempt(s): ${e.error}`);
           this.writeDeadLetter(e.rootId, e.payload, e.error, e.attempts);
           break;
@@ -337,7 +355,10 @@ class TopologyService {
         if (messages.length === 0 && rejects.length === 0) break;
         const now = clock();
         this.read += messages.length + rejects.length;
-        for (const m of messages) this.run(step(this.pipeline, { type: "source", id: m.id, payload: m.payload, attempt: m.attempt }, now));
+        for (const m of messages) {
+          if (!this.readAt.has(m.id)) this.readAt.set(m.id, now);
+          this.run(step(this.pipeline, { type: "source", id: m.id, payload: m.payload, attempt: m.attempt }, now));
+        }
         for (const r of rejects) {
           this.deadLetteredAtSource++;
           this.opts.log.warn(`message ${r.id} dead-lettered: ${r.error}`);

@@ -1,5 +1,5 @@
 import type { PipelineStats } from "../../core/pipeline/index.ts";
-import type { Histogram } from "../../core/stats/histogram.ts";
+import type { Histogram, HistogramSnapshot } from "../../core/stats/histogram.ts";
 
 /** What `tempest run` prints at the end, and what `stats` answers while running. */
 export interface TopologySummary {
@@ -15,6 +15,10 @@ export interface TopologySummary {
   sessions: number;
   exhausted: boolean;
   tasks: Record<string, { handled: number; errors: number; queued: number; inflight: number; p50_ms: number; p99_ms: number }>;
+  /** Entries at the source not read yet, when the source knows (a stream group's lag). */
+  lag?: number;
+  /** The histograms themselves (ms), so the director can merge instances and export buckets. */
+  histograms?: { complete: HistogramSnapshot; tasks: Record<string, HistogramSnapshot> };
 }
 
 export function summarize(opts: {
@@ -24,6 +28,8 @@ export function summarize(opts: {
   deadLetteredAtSource: number;
   stats: PipelineStats;
   latency: Map<string, Histogram>;
+  complete?: Histogram;
+  lag?: number;
   startedAt: number;
   now: number;
   sessions: number;
@@ -49,6 +55,8 @@ export function summarize(opts: {
     sessions: opts.sessions,
     exhausted: opts.exhausted,
     tasks,
+    ...(opts.lag !== undefined ? { lag: opts.lag } : {}),
+    ...(opts.complete ? { histograms: { complete: opts.complete.snapshot(), tasks: Object.fromEntries([...opts.latency].map(([name, h]) => [name, h.snapshot()])) } } : {}),
   };
 }
 
