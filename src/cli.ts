@@ -17,6 +17,8 @@ const main = {
     deploy: () => import("./cmd/deploy.ts").then((m) => m.default),
     start: () => import("./cmd/start.ts").then((m) => m.default),
     stop: () => import("./cmd/stop.ts").then((m) => m.default),
+    reload: () => import("./cmd/reload.ts").then((m) => m.default),
+    scale: () => import("./cmd/scale.ts").then((m) => m.default),
     status: () => import("./cmd/status.ts").then((m) => m.default),
     logs: () => import("./cmd/logs.ts").then((m) => m.default),
     supervise: () => import("./cmd/supervise.ts").then((m) => m.default),

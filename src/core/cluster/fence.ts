@@ -1,3 +1,4 @@
+import { PROCESS_NAME } from "../supervise/config.ts";
 import type { AssignmentDoc } from "./model.ts";
 
 /**
@@ -27,7 +28,7 @@ export function parseAssignment(raw: string, agent: string): { doc: AssignmentDo
   for (const [i, p] of d.processes.entries()) {
     const where = `processes[${i}]`;
     if (typeof p !== "object" || p === null) return { error: `${where} is not an object` };
-    if (typeof p.id !== "string" || !/^[A-Za-z0-9][A-Za-z0-9_.-]*$/.test(p.id)) return { error: `${where}.id ${JSON.stringify(p.id)} is not a plain name` };
+    if (typeof p.id !== "string" || !PROCESS_NAME.test(p.id)) return { error: `${where}.id ${JSON.stringify(p.id)} is not a plain name` };
     if (ids.has(p.id)) return { error: `${where}.id ${p.id} appears twice` };
     ids.add(p.id);
     if (p.kind !== "topology" && p.kind !== "task") return { error: `${where} (${p.id}) has kind ${JSON.stringify(p.kind)}` };

@@ -106,6 +106,18 @@ export interface TopologyState {
   version: string;
   desired: DesiredState;
   changed_at: number;
+  /** Live `scale`: instance counts that override the deployment's `workers`, by task. */
+  workers?: Record<string, number>;
+  /** A rolling reload in progress: `to` starts beside `from`, then `from` drains and exits. */
+  reload?: ReloadState;
+}
+
+export interface ReloadState {
+  from: string;
+  to: string;
+  /** starting: `to` comes up beside `from`; draining: `from`'s topology stops reading, drains, exits, then its tasks. */
+  phase: "starting" | "draining";
+  since: number;
 }
 
 /** What `status` and the API show for a topology. */

@@ -19,7 +19,7 @@ const count = (r: ReturnType<typeof schedule>) => Object.fromEntries(Object.entr
 describe("processPlan", () => {
   test("one topology process and `workers` instances of every task, with stable ids", () => {
     const ids = processPlan(deployment("diamond", { A: 1, B: 2 })).map((p) => p.id);
-    expect(ids).toEqual(["diamond", "diamond.A.0", "diamond.B.0", "diamond.B.1"]);
+    expect(ids).toEqual(["diamond@1.0.0", "diamond@1.0.0.A.0", "diamond@1.0.0.B.0", "diamond@1.0.0.B.1"]);
   });
   test("a stop may drain for the message timeout plus a margin", () => {
     expect(processPlan(deployment("d", { A: 1 }))[0]!.stop_timeout_ms).toBe(10_000);
@@ -30,13 +30,14 @@ describe("schedule", () => {
   test("every process of a fitting topology is placed, each exactly once", () => {
     const r = schedule({ topologies: [diamond()], agents: [{ name: "a", slots: 4 }, { name: "b", slots: 4 }], current: {} });
     expect(r.pending).toEqual([]);
-    expect(Object.keys(where(r)).sort()).toEqual(["diamond", "diamond.A.0", "diamond.B.0", "diamond.B.1", "diamond.C.0", "diamond.D.0"]);
+    expect(Object.keys(where(r)).sort()).toEqual(["diamond@1.0.0", "diamond@1.0.0.A.0", "diamond@1.0.0.B.0", "diamond@1.0.0.B.1", "diamond@1.0.0.C.0", "diamond@1.0.0.D.0"]);
   });
 
   test("the instances of one task are spread over agents", () => {
     const r = schedule({ topologies: [diamond()], agents: [{ name: "a", slots: 8 }, { name: "b", slots: 8 }, { name: "c", slots: 8 }], current: {} });
     const w = where(r);
-    expect(w["diamond.B.0"]).not.toBe(w["diamond.B.1"]);
+    expect(w["diamond@1.0.0.B.0"]).toBeDefined();
+    expect(w["diamond@1.0.0.B.0"]).not.toBe(w["diamond@1.0.0.B.1"]);
   });
 
   test("load is spread: with equal slots no agent gets two more than another", () => {
@@ -66,7 +67,7 @@ describe("schedule", () => {
     const big = { name: "big", processes: processPlan(deployment("big", { X: 9 })) };
     const r = schedule({ topologies: [small, big], agents: [{ name: "a", slots: 3 }], current: {} });
     expect(r.pending.map((p) => p.topology)).toEqual(["big"]);
-    expect(r.assignments.a!.map((p) => p.id)).toEqual(["small", "small.X.0"]);
+    expect(r.assignments.a!.map((p) => p.id)).toEqual(["small@1.0.0", "small@1.0.0.X.0"]);
   });
 
   test("running processes stay where they are when nothing changed", () => {
@@ -107,6 +108,27 @@ describe("schedule", () => {
   test("the same input gives the same output (deterministic)", () => {
     const input = { topologies: [diamond()], agents: [{ name: "b", slots: 3 }, { name: "a", slots: 3 }], current: {} };
     expect(schedule(input)).toEqual(schedule(structuredClone(input)));
+  });
+
+  test("running processes keep their slots before a topology earlier in order places new ones", () => {
+    const b = { name: "b", processes: processPlan(deployment("b", { X: 1 })) };
+    const first = schedule({ topologies: [b], agents: [{ name: "n1", slots: 2 }], current: {} });
+    // "a" sorts first and wants 2 slots too: it must not push the running "b" off its agent.
+    const a = { name: "a", processes: processPlan(deployment("a", { X: 1 })) };
+    const r = schedule({ topologies: [a, b], agents: [{ name: "n1", slots: 2 }], current: first.assignments });
+    expect(r.assignments.n1!.map((p) => p.id)).toEqual(["b@1.0.0", "b@1.0.0.X.0"]);
+    expect(r.pending.map((p) => p.topology)).toEqual(["a"]);
+  });
+
+  test("a live scale changes only the instance count of that task", () => {
+    const d = deployment("diamond", { A: 1, B: 2, C: 1, D: 1 });
+    const agents = [{ name: "n1", slots: 8 }, { name: "n2", slots: 8 }];
+    const first = schedule({ topologies: [{ name: "diamond", processes: processPlan(d) }], agents, current: {} });
+    const up = schedule({ topologies: [{ name: "diamond", processes: processPlan(d, { B: 3 }) }], agents, current: first.assignments });
+    const before = where(first);
+    const after = where(up);
+    for (const [id, agent] of Object.entries(before)) expect(after[id]).toBe(agent);
+    expect(Object.keys(after).filter((id) => id.includes(".B.")).length).toBe(3);
   });
 
   test("an agent whose slots shrank keeps only what fits; the rest moves", () => {

@@ -44,20 +44,34 @@ export function schedule(input: ScheduleInput): ScheduleResult {
   }
 
   const topologies = [...input.topologies].sort((a, b) => a.name.localeCompare(b.name));
+  const used = (agent: string) => assignments[agent]?.length ?? 0;
+  const free = (agent: string) => (slots.get(agent) ?? 0) - used(agent);
+  const place = (agent: string, p: PlannedProcess) => assignments[agent]!.push(p);
+  const unplace = (procs: Set<PlannedProcess>) => {
+    for (const a of agents) assignments[a.name] = assignments[a.name]!.filter((p) => !procs.has(p));
+  };
+
+  // Rule 1 first, for every topology: what runs keeps its slot before anything new is placed.
+  const sticky = new Map<string, Set<PlannedProcess>>();
   for (const t of topologies) {
-    const trial = new Map<string, PlannedProcess[]>();
-    const used = (agent: string) => (assignments[agent]?.length ?? 0) + (trial.get(agent)?.length ?? 0);
-    const free = (agent: string) => (slots.get(agent) ?? 0) - used(agent);
-    const place = (agent: string, p: PlannedProcess) => trial.set(agent, [...(trial.get(agent) ?? []), p]);
-    const unplaced: PlannedProcess[] = [];
+    const kept = new Set<PlannedProcess>();
     for (const p of t.processes) {
       const at = runningOn.get(key(p));
-      if (at !== undefined && free(at) > 0) place(at, p);
-      else unplaced.push(p);
+      if (at !== undefined && free(at) > 0) {
+        place(at, p);
+        kept.add(p);
+      }
     }
+    sticky.set(t.name, kept);
+  }
+  // Rules 2–4, topology by topology.
+  for (const t of topologies) {
+    const kept = sticky.get(t.name)!;
+    const placed = new Set(kept);
     let fits = true;
-    for (const p of unplaced) {
-      const peers = (agent: string) => [...(assignments[agent] ?? []), ...(trial.get(agent) ?? [])].filter((q) => q.topology === p.topology && q.kind === p.kind && q.task === p.task).length;
+    for (const p of t.processes) {
+      if (kept.has(p)) continue;
+      const peers = (agent: string) => assignments[agent]!.filter((q) => q.topology === p.topology && q.kind === p.kind && q.task === p.task).length;
       const candidates = agents.filter((a) => free(a.name) > 0);
       candidates.sort((a, b) => peers(a.name) - peers(b.name) || free(b.name) - free(a.name) || a.name.localeCompare(b.name));
       const best = candidates[0];
@@ -66,12 +80,12 @@ export function schedule(input: ScheduleInput): ScheduleResult {
         break;
       }
       place(best.name, p);
+      placed.add(p);
     }
     if (!fits) {
-      pending.push({ topology: t.name, reason: notFitting(t.processes.length, agents, (a) => (slots.get(a) ?? 0) - (assignments[a]?.length ?? 0)) });
-      continue;
+      unplace(placed);
+      pending.push({ topology: t.name, reason: notFitting(t.processes.length, agents, free) });
     }
-    for (const [agent, procs] of trial) assignments[agent]!.push(...procs);
   }
   return { assignments, pending };
 }

@@ -76,7 +76,7 @@ export const PROCESS_DEFAULTS = {
 } as const;
 
 /** Names become log file names and socket arguments: keep them plain. */
-export const PROCESS_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
+export const PROCESS_NAME = /^[A-Za-z0-9][A-Za-z0-9_.@-]*$/;
 
 /** A process spec from code, defaults filled in; `cwd` is resolved against `baseDir`. */
 export function defineProcess(input: ProcessInput, baseDir = process.cwd()): ProcessSpec {

@@ -37,6 +37,7 @@ export function processSpec(p: PlannedProcess, ctx: SpecContext): ProcessSpec {
       TEMPEST_AGENT_NAME: ctx.name,
       TEMPEST_ADVERTISE_HOST: ctx.advertise,
       TEMPEST_PROCESS_ID: p.id,
+      TEMPEST_DEPLOY_VERSION: p.version,
       TEMPEST_ARTIFACT_SHA256: p.sha256,
     },
     instances: 1,

@@ -36,7 +36,8 @@ export function createApi(deps: ApiDeps): (req: Request) => Promise<Response> {
     ["GET", /^\/api\/v1\/topologies\/([^/]+)\/logs$/, (req, [name], url) => logs(req, name!, url)],
     ["POST", /^\/api\/v1\/topologies\/([^/]+)\/start$/, async (_r, [name]) => json(await setDesired(name!, "running"))],
     ["POST", /^\/api\/v1\/topologies\/([^/]+)\/stop$/, async (_r, [name]) => json(await setDesired(name!, "stopped"))],
-    ["POST", /^\/api\/v1\/topologies\/([^/]+)\/(reload|scale)$/, async (_r, [, what]) => errorResponse(501, "E_NOT_IMPLEMENTED", `${what} is not built yet`, what === "reload" ? "stop, then start the topology: nothing is lost, entries wait at the source" : "change workers in Runtime.toml, deploy a new version, then stop and start")],
+    ["POST", /^\/api\/v1\/topologies\/([^/]+)\/reload$/, async (_r, [name]) => json(await reload(name!))],
+    ["POST", /^\/api\/v1\/topologies\/([^/]+)\/scale$/, async (req, [name]) => json(await scale(name!, await readJson(req)))],
     ["POST", /^\/api\/v1\/deploy$/, (req) => deploy(req)],
     ["HEAD", /^\/api\/v1\/artifacts\/([^/]+)$/, async (_r, [sha]) => (artifacts.path(sha!) ? new Response(null, { status: 200, headers: { "content-length": String(artifacts.size(sha!)) } }) : new Response(null, { status: 404 }))],
     ["GET", /^\/api\/v1\/artifacts\/([^/]+)$/, async (_r, [sha]) => artifact(sha!)],
@@ -64,6 +65,39 @@ export function createApi(deps: ApiDeps): (req: Request) => Promise<Response> {
       await store.putTopologyState({ ...state, desired, version, changed_at: Date.now() });
       log.info(`${name} ${version}: ${desired === "running" ? "start" : "stop"} requested`);
     }
+    deps.poke();
+    return topologyView(name);
+  }
+
+  /** Rolling reload (DESIGN.md §9): the newest deployed version starts beside the running one. */
+  async function reload(name: string): Promise<TopologyView> {
+    const state = await store.topologyState(name);
+    if (!state) throw await unknownTopology(name);
+    const latest = (await store.versions(name)).at(-1) ?? state.version;
+    if (state.desired !== "running") throw new ApiError(409, "E_CONFLICT", `${name} is stopped: there is nothing to reload`, `\`tempest start ${name}\` runs its newest version (${latest})`);
+    if (state.reload) throw new ApiError(409, "E_CONFLICT", `${name} is already reloading from ${state.reload.from} to ${state.reload.to} (${state.reload.phase})`, "wait until it is done: `tempest status`");
+    if (latest === state.version) throw new ApiError(409, "E_CONFLICT", `${name} already runs ${latest}, its newest version`, "deploy a new version first (raise `version`), then reload");
+    await store.putTopologyState({ ...state, reload: { from: state.version, to: latest, phase: "starting", since: Date.now() }, changed_at: Date.now() });
+    log.info(`${name}: reload ${state.version} → ${latest} requested`);
+    deps.poke();
+    return topologyView(name);
+  }
+
+  /** Live scale: one task's instance count, without restarting any other process. */
+  async function scale(name: string, body: unknown): Promise<TopologyView> {
+    const state = await store.topologyState(name);
+    if (!state) throw await unknownTopology(name);
+    const { task, workers } = (body ?? {}) as { task?: unknown; workers?: unknown };
+    const d = await store.deployment(name, state.reload?.to ?? state.version);
+    const tasks = d?.tasks.map((t) => t.name) ?? [];
+    if (typeof task !== "string" || !tasks.includes(task)) {
+      throw new ApiError(404, "E_NOT_FOUND", `topology \`${name}\` has no task \`${String(task)}\``, didYouMean(String(task), tasks) || `its tasks: ${tasks.join(", ")}`);
+    }
+    if (typeof workers !== "number" || !Number.isInteger(workers) || workers < 1 || workers > 1000) {
+      throw new ApiError(400, "E_USAGE", `workers ${JSON.stringify(workers)} is not a whole number from 1 to 1000`, `e.g. tempest scale ${name} ${task}=3`);
+    }
+    await store.putTopologyState({ ...state, workers: { ...state.workers, [task]: workers }, changed_at: Date.now() });
+    log.info(`${name}: scale ${task} to ${workers}`);
     deps.poke();
     return topologyView(name);
   }

@@ -1,5 +1,6 @@
 import type { PlannedProcess } from "../../core/cluster/model.ts";
-import { processPlan } from "../../core/cluster/plan.ts";
+import { desiredFor } from "../../core/cluster/desired.ts";
+import type { Deployment, TopologyState } from "../../core/cluster/model.ts";
 import { schedule } from "../../core/cluster/schedule.ts";
 import type { Logger } from "../log.ts";
 import type { SchedulerLease } from "./lease.ts";
@@ -33,7 +34,7 @@ export function startSchedulerLoop(opts: { store: ClusterStore; lease: Scheduler
       wasLeader = leader;
     }
     if (!leader) return;
-    await scheduleOnce(store, lease.id, log);
+    await scheduleOnce(store, lease, log);
   };
 
   const run = () => {
@@ -74,15 +75,30 @@ export function startSchedulerLoop(opts: { store: ClusterStore; lease: Scheduler
 }
 
 /** One scheduling pass; returns the new generation, or null when nothing changed. */
-export async function scheduleOnce(store: ClusterStore, director: string, log: Logger): Promise<number | null> {
+export async function scheduleOnce(store: ClusterStore, lease: SchedulerLease, log: Logger): Promise<number | null> {
+  const director = lease.id;
   const agents = await store.agents();
   const names = [...new Set([...(await store.knownAgents()).keys(), ...agents.map((a) => a.name)])];
   const current = await store.assignments(names);
+  const live = new Set(agents.map((a) => a.name));
+  const reports = [...(await store.agentProcesses([...live])).values()].flatMap((doc) => doc.processes);
   const wanted: Array<{ name: string; processes: PlannedProcess[] }> = [];
   for (const s of await store.topologyStates()) {
-    if (s.desired !== "running") continue;
-    const d = await store.deployment(s.name, s.version);
-    if (d) wanted.push({ name: s.name, processes: processPlan(d) });
+    const versions = [...new Set([s.version, s.reload?.from, s.reload?.to].filter((v): v is string => Boolean(v)))];
+    const deployments = new Map<string, Deployment>();
+    for (const v of versions) {
+      const d = await store.deployment(s.name, v);
+      if (d) deployments.set(v, d);
+    }
+    const desired = desiredFor({ state: s, deployments, reported: reports.filter((p) => p.topology === s.name) });
+    wanted.push(...desired.entries);
+    if (desired.next) {
+      // Written only by the lease holder, like the assignments: one director moves a reload on.
+      if (await lease.refresh()) {
+        await store.putTopologyState({ ...desired.next, changed_at: Date.now() });
+        log.info(describeStep(s, desired.next));
+      }
+    }
   }
   const currentProcesses = Object.fromEntries([...current].map(([agent, doc]) => [agent, doc.processes]));
   const result = schedule({ topologies: wanted, agents: agents.map((a) => ({ name: a.name, slots: a.slots })), current: currentProcesses });
@@ -104,6 +120,12 @@ export async function scheduleOnce(store: ClusterStore, director: string, log: L
     if (!previous?.pending.some((q) => q.topology === p.topology && q.reason === p.reason)) log.warn(`${p.topology} is pending: ${p.reason}`);
   }
   return generation;
+}
+
+function describeStep(before: TopologyState, after: TopologyState): string {
+  if (after.reload?.phase === "draining" && before.reload?.phase === "starting") return `${after.name}: ${after.reload.to} is healthy; ${after.reload.from} stops reading and drains`;
+  if (before.reload && !after.reload) return `${after.name}: ${before.reload.from} has exited; ${after.version} ${after.desired === "running" ? "runs alone" : "is the stopped version"}`;
+  return `${after.name}: ${after.version} ${after.desired}`;
 }
 
 function sameProcesses(a: PlannedProcess[], b: PlannedProcess[]): boolean {

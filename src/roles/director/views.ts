@@ -1,6 +1,7 @@
 import type { AgentProcessesDoc, AgentRecord, AssignmentDoc, ProcessKind, ScheduleDoc, TopologyState, TopologyStatus } from "../../core/cluster/model.ts";
 import type { ExitStatus, Phase } from "../../core/supervise/policy.ts";
 import { readStatus, type TopologyStatus as TopologyStats } from "../registry/status.ts";
+import { reloadName } from "../../core/cluster/desired.ts";
 import type { ClusterStore } from "./store.ts";
 
 /** What `GET /api/v1/agents` and `status --json` show for an agent. */
@@ -41,6 +42,10 @@ export interface TopologyView {
   versions: string[];
   desired: TopologyState["desired"];
   status: TopologyStatus;
+  /** A rolling reload in progress. */
+  reload: TopologyState["reload"] | null;
+  /** Instances per task now (a live `scale` over the deployment's `workers`). */
+  workers: Record<string, number>;
   reason: string | null;
   graph: string;
   edges: Array<[string, string]>;
@@ -81,6 +86,8 @@ export async function readClusterState(store: ClusterStore, now = Date.now()): P
       desired: s.desired,
       status,
       reason,
+      reload: s.reload ?? null,
+      workers: Object.fromEntries((d?.tasks ?? []).map((t) => [t.name, s.workers?.[t.name] ?? t.workers])),
       graph: d?.graph ?? "",
       edges: d?.edges ?? [],
       tasks: d?.tasks.map((t) => ({ name: t.name, workers: t.workers, join: t.join })) ?? [],
@@ -137,10 +144,17 @@ export function topologyStatus(s: TopologyState, processes: ProcessView[], sched
   }
   const pending = schedule?.pending.find((p) => p.topology === s.name);
   if (pending) return { status: "pending", reason: pending.reason };
+  const waiting = s.reload ? schedule?.pending.find((p) => p.topology === reloadName(s.name, s.reload!.to)) : undefined;
+  const reloading = s.reload ? `reloading ${s.reload.from} → ${s.reload.to}: ${waiting ? `waits for room (${waiting.reason})` : s.reload.phase === "starting" ? `${s.reload.to} is starting beside ${s.reload.from}` : `${s.reload.from} drains and exits`}` : null;
   const wanted = processes.filter((p) => p.assigned);
   if (wanted.length === 0) return { status: "pending", reason: "waiting for the scheduler to place it" };
   const running = wanted.filter((p) => p.state === "running" && p.agent_alive);
-  if (running.length === wanted.length) return { status: "running", reason: null };
+  if (reloading) {
+    // Serving all along: the old version runs until the new one is healthy.
+    const serving = wanted.filter((p) => p.version === (s.reload!.phase === "starting" ? s.reload!.from : s.reload!.to));
+    if (serving.length && serving.every((p) => p.state === "running" && p.agent_alive)) return { status: "running", reason: reloading };
+  }
+  if (running.length === wanted.length) return { status: "running", reason: reloading };
   const lost = wanted.filter((p) => !p.agent_alive).length;
   return { status: "pending", reason: lost ? `${lost} process(es) on lost agents; waiting to re-place them` : `starting: ${running.length} of ${wanted.length} processes running` };
 }

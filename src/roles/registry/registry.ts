@@ -16,6 +16,8 @@ export interface ServiceRecord {
   port?: number;
   /** The agent that runs it (TEMPEST_AGENT_NAME), in a cluster. */
   agent?: string;
+  /** The deployed version of the project it runs (TEMPEST_DEPLOY_VERSION), in a cluster. */
+  deploy_version?: string;
   pid: number;
   version: string;
   started_at: number;
@@ -50,7 +52,7 @@ export function advertisedHost(env: Record<string, string | undefined> = process
  */
 export async function register(opts: {
   uri: string;
-  record: Omit<ServiceRecord, "heartbeat_at" | "started_at" | "host" | "pid" | "version" | "agent">;
+  record: Omit<ServiceRecord, "heartbeat_at" | "started_at" | "host" | "pid" | "version" | "agent" | "deploy_version">;
   log: Logger;
   version: string;
   stats?: () => unknown;
@@ -65,9 +67,10 @@ export async function register(opts: {
   const startedAt = Date.now();
   const host = advertisedHost(env);
   const agent = env.TEMPEST_AGENT_NAME || undefined;
+  const deployVersion = env.TEMPEST_DEPLOY_VERSION || undefined;
   const beat = () => {
     if (redis.status !== "ready") return;
-    const record: ServiceRecord = { ...opts.record, host, ...(agent ? { agent } : {}), pid: process.pid, version: opts.version, started_at: startedAt, heartbeat_at: Date.now() };
+    const record: ServiceRecord = { ...opts.record, host, ...(agent ? { agent } : {}), ...(deployVersion ? { deploy_version: deployVersion } : {}), pid: process.pid, version: opts.version, started_at: startedAt, heartbeat_at: Date.now() };
     const tx = redis.multi().set(key, JSON.stringify(record), "PX", ttlMs);
     if (opts.stats) tx.hset(statsKey, opts.record.id, JSON.stringify({ at: Date.now(), stats: opts.stats() })).pexpire(statsKey, ttlMs * 3);
     tx.exec().catch(() => {});

@@ -22,7 +22,7 @@ export interface Discovery {
  * `svc:topology:{<topology>}:…` the one started last wins (during a reload both run for a
  * moment; the new one is where work goes next).
  */
-export async function discoverTopology(opts: { uri: string; topology: string; log: Logger; keys?: Keys }): Promise<Discovery> {
+export async function discoverTopology(opts: { uri: string; topology: string; log: Logger; keys?: Keys; deployVersion?: string }): Promise<Discovery> {
   const keys = opts.keys ?? createKeys();
   const shown = parseRedisUrl(opts.uri, "TEMPEST_REDIS_URL").shown;
   const redis: Redis = await connectRedis(opts.uri, { name: `tempest:${opts.topology}:discover`, where: "TEMPEST_REDIS_URL", log: opts.log, failFast: false });
@@ -37,17 +37,21 @@ export async function discoverTopology(opts: { uri: string; topology: string; lo
     } while (cursor !== "0");
     if (found.length === 0) return null;
     const values = await redis.mget(...found);
-    return pickTopology(values);
+    return pickTopology(values, opts.deployVersion);
   };
   return {
-    waiting: `waiting for topology \`${opts.topology}\` to register in Redis at ${shown}`,
+    waiting: `waiting for topology \`${opts.topology}\`${opts.deployVersion ? ` ${opts.deployVersion}` : ""} to register in Redis at ${shown}`,
     resolve: () => Promise.race([lookup(), Bun.sleep(LOOKUP_TIMEOUT_MS).then(() => null)]),
     close: () => redis.disconnect(),
   };
 }
 
-/** The newest live record's address; records that do not parse or lack a port are skipped. */
-export function pickTopology(values: Array<string | null>): TopologyAddress | null {
+/**
+ * The newest live record's address; records that do not parse or lack a port are skipped. With
+ * `deployVersion` (a task run by an agent) only a topology of the same deployed version counts:
+ * during a reload the old tasks stay with the old topology and the new with the new.
+ */
+export function pickTopology(values: Array<string | null>, deployVersion?: string): TopologyAddress | null {
   let best: ServiceRecord | null = null;
   for (const v of values) {
     if (!v) continue;
@@ -58,6 +62,7 @@ export function pickTopology(values: Array<string | null>): TopologyAddress | nu
       continue;
     }
     if (typeof r.host !== "string" || typeof r.port !== "number" || r.port <= 0) continue;
+    if (deployVersion !== undefined && r.deploy_version !== undefined && r.deploy_version !== deployVersion) continue;
     if (!best || (r.started_at ?? 0) > (best.started_at ?? 0)) best = r;
   }
   return best ? { host: best.host, port: best.port as number } : null;

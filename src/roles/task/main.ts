@@ -36,7 +36,7 @@ export async function runTaskRole(opts: TaskRoleOptions): Promise<void> {
   const instance = opts.instance ?? String(process.pid);
   const log = createLogger(`${info.name}#${instance}`);
   const uri = registryUrl(topology);
-  const discovery = opts.address === "discover" ? await discoverTopology({ uri: uri ?? DEFAULT_REDIS_URL, topology: topology.name, log }) : undefined;
+  const discovery = opts.address === "discover" ? await discoverTopology({ uri: uri ?? DEFAULT_REDIS_URL, topology: topology.name, log, deployVersion: process.env.TEMPEST_DEPLOY_VERSION || undefined }) : undefined;
   const worker = startTaskWorker({
     topology: topology.name,
     task: info.name,
