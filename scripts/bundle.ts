@@ -5,6 +5,8 @@
  *   typecheck.js the type checker of `tempest build`, TypeScript included (src/roles/build/typecheck.ts)
  *   sdk.js       the `tempest` module that `tempest test` serves to a project's tests
  *   ts-lib/      TypeScript's lib.*.d.ts, which the type checker reads
+ *   dashboard/   the director's web page: index.html, style.css and app.js (with the DAG layout
+ *                library bundled in: the page loads nothing from the network)
  */
 import { copyFileSync, mkdirSync, readdirSync, rmSync, statSync } from "node:fs";
 import { join, resolve } from "node:path";
@@ -14,8 +16,8 @@ const out = join(root, "dist", "embed");
 rmSync(out, { recursive: true, force: true });
 mkdirSync(join(out, "ts-lib"), { recursive: true });
 
-async function bundle(entry: string, name: string, minify: boolean): Promise<void> {
-  const r = await Bun.build({ entrypoints: [join(root, entry)], target: "bun", format: "esm", minify, throw: false, naming: name, outdir: out });
+async function bundle(entry: string, name: string, minify: boolean, target: "bun" | "browser" = "bun"): Promise<void> {
+  const r = await Bun.build({ entrypoints: [join(root, entry)], target, format: "esm", minify, throw: false, naming: name, outdir: out });
   if (!r.success) {
     for (const log of r.logs) console.error(String(log));
     process.exit(1);
@@ -30,3 +32,7 @@ const libDir = join(root, "node_modules", "typescript", "lib");
 const libs = readdirSync(libDir).filter((f) => /^lib\..*\.d\.ts$/.test(f));
 for (const f of libs) copyFileSync(join(libDir, f), join(out, "ts-lib", f));
 console.log(`  dist/embed/ts-lib/  ${libs.length} files`);
+const dashboard = join(root, "src", "roles", "director", "dashboard");
+mkdirSync(join(out, "dashboard"), { recursive: true });
+await bundle("src/roles/director/dashboard/app.ts", "dashboard/app.js", true, "browser");
+for (const f of ["index.html", "style.css"]) copyFileSync(join(dashboard, f), join(out, "dashboard", f));

@@ -91,10 +91,10 @@ describe("tempest director", () => {
       return a && b && a.processes.length + b.processes.length === 6 ? [a, b] : null;
     }, "assignments for both agents", 15_000);
     const ids = docs.flatMap((x) => x.processes.map((p) => p.id)).sort();
-    expect(ids).toEqual(["y", "y.A.0", "y.B.0", "y.B.1", "y.C.0", "y.D.0"]);
+    expect(ids).toEqual(["y@0.0.0", "y@0.0.0.A.0", "y@0.0.0.B.0", "y@0.0.0.B.1", "y@0.0.0.C.0", "y@0.0.0.D.0"]);
     expect(docs.every((x) => x.processes.length <= 4)).toBe(true);
     // The two B instances are on different agents.
-    expect(docs.filter((x) => x.processes.some((p) => p.id.startsWith("y.B."))).length).toBe(2);
+    expect(docs.filter((x) => x.processes.some((p) => p.id.startsWith("y@0.0.0.B."))).length).toBe(2);
     const s = await statusJson(d);
     expect(s.agents.map((a) => [a.name, a.alive, a.slots, a.used])).toEqual([["a1", true, 4, 3], ["a2", true, 4, 3]]);
     expect(s.topologies[0]!.status).toBe("pending"); // no real agent runs them

@@ -6,6 +6,7 @@ import { SHA256_HEX, type ArtifactStore } from "./artifacts.ts";
 import { ApiError, authorized, errorResponse, json, readJson, toErrorResponse } from "./http.ts";
 import { lastLogId, nextLogs, recentLogs, type LogFilter } from "./logs.ts";
 import type { ClusterStore } from "./store.ts";
+import { dashboardAsset } from "./dashboard-assets.ts";
 import { renderMetrics } from "./metrics.ts";
 import { readCluster, readClusterState, type TopologyView } from "./views.ts";
 
@@ -16,6 +17,8 @@ export interface ApiDeps {
   log: Logger;
   /** Schedule now: after a change of desired state. */
   poke(): void;
+  /** How often the dashboard's live updates are pushed. */
+  tickMs: number;
 }
 
 type Handler = (req: Request, params: string[], url: URL) => Promise<Response>;
@@ -30,6 +33,7 @@ export function createApi(deps: ApiDeps): (req: Request) => Promise<Response> {
       const { text, contentType } = await renderMetrics(view, stats);
       return new Response(text, { headers: { "content-type": contentType } });
     }],
+    ["GET", /^\/api\/v1\/events$/, async (req) => events(req)],
     ["GET", /^\/api\/v1\/agents$/, async () => json({ agents: (await readCluster(store)).agents })],
     ["GET", /^\/api\/v1\/topologies$/, async () => json({ topologies: (await readCluster(store)).topologies })],
     ["GET", /^\/api\/v1\/topologies\/([^/]+)$/, async (_r, [name]) => json(await topologyView(name!))],
@@ -43,6 +47,48 @@ export function createApi(deps: ApiDeps): (req: Request) => Promise<Response> {
     ["GET", /^\/api\/v1\/artifacts\/([^/]+)$/, async (_r, [sha]) => artifact(sha!)],
     ["PUT", /^\/api\/v1\/artifacts\/([^/]+)$/, (req, [sha]) => upload(req, sha!)],
   ];
+
+  /**
+   * Live updates for the dashboard (Server-Sent Events): the whole cluster view once a tick,
+   * computed once per tick however many pages listen, so a page with many tasks costs one
+   * connection and the director one read of Redis per tick.
+   */
+  let shared: { at: number; body: Promise<string> } | null = null;
+  const snapshot = (): Promise<string> => {
+    const now = Date.now();
+    if (!shared || now - shared.at >= deps.tickMs) {
+      shared = { at: now, body: readCluster(store).then((v) => JSON.stringify({ at: Date.now(), ...v })) };
+      shared.body.catch(() => (shared = null));
+    }
+    return shared.body;
+  };
+  function events(req: Request): Response {
+    const encoder = new TextEncoder();
+    let closed = false;
+    req.signal.addEventListener("abort", () => (closed = true));
+    const stream = new ReadableStream<Uint8Array>({
+      async start(controller) {
+        while (!closed) {
+          try {
+            controller.enqueue(encoder.encode(`event: cluster\ndata: ${await snapshot()}\n\n`));
+          } catch (e) {
+            if ((e as Error).name === "TypeError" || closed) break; // the client went away
+            controller.enqueue(encoder.encode(`event: problem\ndata: ${JSON.stringify({ message: (e as Error).message })}\n\n`));
+          }
+          await Bun.sleep(deps.tickMs);
+        }
+        try {
+          controller.close();
+        } catch {
+          // already closed
+        }
+      },
+      cancel() {
+        closed = true;
+      },
+    });
+    return new Response(stream, { headers: { "content-type": "text/event-stream", "cache-control": "no-store" } });
+  }
 
   async function topologyView(name: string): Promise<TopologyView> {
     const view = (await readCluster(store)).topologies.find((t) => t.name === name);
@@ -172,7 +218,9 @@ export function createApi(deps: ApiDeps): (req: Request) => Promise<Response> {
     const key = store.keys.logs(name);
     const follow = q.get("follow") === "1" || q.get("follow") === "true";
     const from = follow ? await lastLogId(store.redis, key) : "";
-    const recent = n > 0 ? await recentLogs(store.redis, key, filter, n) : [];
+    const around = q.get("around") ? Number(q.get("around")) : undefined;
+    if (around !== undefined && !Number.isFinite(around)) throw new ApiError(400, "E_USAGE", `around=${q.get("around")} is not a time in ms since the epoch`);
+    const recent = n > 0 ? await recentLogs(store.redis, key, filter, n, around) : [];
     const encoder = new TextEncoder();
     const ndjson = (lines: unknown[]) => encoder.encode(lines.map((l) => `${JSON.stringify(l)}\n`).join(""));
     if (!follow) return new Response(ndjson(recent), { headers: { "content-type": "application/x-ndjson" } });
@@ -213,8 +261,11 @@ export function createApi(deps: ApiDeps): (req: Request) => Promise<Response> {
   return async (req) => {
     const url = new URL(req.url);
     try {
-      if (url.pathname === "/" && req.method === "GET") return new Response(LANDING, { headers: { "content-type": "text/html; charset=utf-8" } });
-      if (!url.pathname.startsWith("/api/") && url.pathname !== "/metrics") return errorResponse(404, "E_NOT_FOUND", `no such page: ${url.pathname}`, "the API is under /api/v1");
+      // The dashboard's page and assets are public; everything it shows comes from the API.
+      if (req.method === "GET" && (url.pathname === "/" || url.pathname.startsWith("/assets/"))) {
+        return dashboardAsset(url.pathname) ?? errorResponse(404, "E_NOT_FOUND", `no such asset: ${url.pathname}`);
+      }
+      if (!url.pathname.startsWith("/api/") && url.pathname !== "/metrics") return errorResponse(404, "E_NOT_FOUND", `no such page: ${url.pathname}`, "the API is under /api/v1; the dashboard is at /");
       if (!authorized(req, deps.token)) {
         return errorResponse(401, "E_UNAUTHORIZED", req.headers.get("authorization") ? "the bearer token is wrong" : "this director needs a token", "set TEMPEST_TOKEN to the director's token (sent as Authorization: Bearer)");
       }
@@ -239,8 +290,3 @@ function sameContent(a: Deployment, b: Deployment): boolean {
   const k = (d: Deployment) => JSON.stringify([d.topology_executable.sha256, d.tasks.map((t) => [t.name, t.workers, t.join, t.executable.sha256])]);
   return k(a) === k(b);
 }
-
-const LANDING = `<!doctype html><meta charset="utf-8"><title>Tempest director</title>
-<body style="font-family:system-ui;margin:2rem"><h1>Tempest director</h1>
-<p>The API is under <code>/api/v1</code>: <a href="/api/v1/cluster">cluster</a>, <a href="/api/v1/agents">agents</a>, <a href="/api/v1/topologies">topologies</a>.</p>
-<p>From a shell: <code>tempest status --director URL</code>.</p></body>`;

@@ -21,10 +21,13 @@ const PAGE = 1_000;
 /** How far back a filtered read looks for its last N lines. */
 const SCAN_LIMIT = 20_000;
 
-/** The last `n` lines that match, oldest first, from every agent. */
-export async function recentLogs(redis: Redis, key: string, filter: LogFilter, n: number): Promise<LogLine[]> {
+/** Lines after a failure worth showing with it, when reading "around" a moment. */
+const AROUND_AFTER_MS = 2_000;
+
+/** The last `n` lines that match, oldest first, from every agent; with `aroundMs`, those up to shortly after that moment. */
+export async function recentLogs(redis: Redis, key: string, filter: LogFilter, n: number, aroundMs?: number): Promise<LogLine[]> {
   const out: LogLine[] = [];
-  let end = "+";
+  let end = aroundMs === undefined ? "+" : String(Math.floor(aroundMs + AROUND_AFTER_MS));
   let scanned = 0;
   while (out.length < n && scanned < SCAN_LIMIT) {
     const page = (await redis.xrevrange(key, end, "-", "COUNT", PAGE)) as Array<[string, string[]]>;

@@ -48,7 +48,7 @@ export async function startDirector(opts: DirectorOptions): Promise<DirectorHand
   const id = `${hostname()}:${process.pid}:${Math.random().toString(36).slice(2, 8)}`;
   const lease = new SchedulerLease(redis, keys.leader(), id, Number(env.TEMPEST_DIRECTOR_LEASE_MS) || 5_000);
   let loop: ReturnType<typeof startSchedulerLoop> | undefined;
-  const fetch = createApi({ store, artifacts, token: opts.token, log, poke: () => loop?.poke() });
+  const fetch = createApi({ store, artifacts, token: opts.token, log, poke: () => loop?.poke(), tickMs: Number(env.TEMPEST_DASHBOARD_TICK_MS) || 1_000 });
   let server: ReturnType<typeof Bun.serve>;
   try {
     // Uploads are whole executables (~100 MiB): no body limit below that; idle timeout for `logs -f`.

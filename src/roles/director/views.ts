@@ -51,7 +51,7 @@ export interface TopologyView {
   edges: Array<[string, string]>;
   tasks: Array<{ name: string; workers: number; join: string }>;
   processes: ProcessView[];
-  stats: (Pick<TopologyStats, "source" | "tasks" | "completed" | "retried"> & { instances: number }) | null;
+  stats: (Pick<TopologyStats, "source" | "tasks" | "completed" | "retried" | "recent_errors"> & { instances: number }) | null;
 }
 
 export interface ClusterView {
@@ -92,7 +92,7 @@ export async function readClusterState(store: ClusterStore, now = Date.now()): P
       edges: d?.edges ?? [],
       tasks: d?.tasks.map((t) => ({ name: t.name, workers: t.workers, join: t.join })) ?? [],
       processes,
-      stats: fresh ? { instances: fresh.instances.length, source: fresh.source, completed: fresh.completed, retried: fresh.retried, tasks: fresh.tasks } : null,
+      stats: fresh ? { instances: fresh.instances.length, source: fresh.source, completed: fresh.completed, retried: fresh.retried, tasks: fresh.tasks, recent_errors: fresh.recent_errors } : null,
     });
   }
   return { view: { agents: agentViews, topologies, director: { leader, generation: schedule?.generation ?? null } }, stats };

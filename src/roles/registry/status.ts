@@ -18,6 +18,8 @@ export interface TopologyStatus {
   completed: number;
   retried: number;
   tasks: Record<string, { handled: number; errors: number; inflight: number; queued: number; p50_ms: number; p99_ms: number }>;
+  /** The newest failures of every instance, newest last. */
+  recent_errors: Array<NonNullable<TopologySummary["recent_errors"]>[number] & { agent?: string }>;
   /** Every instance's histograms merged (ms): complete latency and each task's handle latency. */
   histograms: { complete: HistogramSnapshot; tasks: Record<string, HistogramSnapshot> };
 }
@@ -74,6 +76,7 @@ function aggregate(instances: TopologyStatus["instances"]): TopologyStatus {
     retried: 0,
     tasks: {},
     histograms: { complete: new Histogram().snapshot(), tasks: {} },
+    recent_errors: [],
   };
   const complete = new Histogram();
   const handle = new Map<string, Histogram>();
@@ -96,6 +99,7 @@ function aggregate(instances: TopologyStatus["instances"]): TopologyStatus {
       acc.p50_ms = Math.max(acc.p50_ms, t.p50_ms);
       acc.p99_ms = Math.max(acc.p99_ms, t.p99_ms);
     }
+    out.recent_errors.push(...(stats.recent_errors ?? []));
     if (stats.histograms) {
       complete.merge(stats.histograms.complete);
       for (const [name, h] of Object.entries(stats.histograms.tasks)) {
@@ -113,6 +117,7 @@ function aggregate(instances: TopologyStatus["instances"]): TopologyStatus {
       t.p99_ms = round2(h.quantile(0.99));
     }
   }
+  out.recent_errors = out.recent_errors.sort((a, b) => a.at - b.at).slice(-20);
   out.histograms = { complete: complete.snapshot(), tasks: Object.fromEntries([...handle].map(([n, h]) => [n, h.snapshot()])) };
   return out;
 }

@@ -10,7 +10,7 @@ import { PROTOCOL_VERSION, parseControlToTopology, parseHello, parseTaskToTopolo
 import { clock } from "../clock.ts";
 import { FramedConnection } from "../connection.ts";
 import type { Logger } from "../log.ts";
-import { summarize, type TopologySummary } from "./summary.ts";
+import { summarize, type RecentError, type TopologySummary } from "./summary.ts";
 
 export interface TopologyOptions {
   topology: Topology;
@@ -37,6 +37,9 @@ export interface TopologyHandle {
   summary(): TopologySummary;
 }
 
+/** How many recent failures a topology keeps for the dashboard. */
+const RECENT_ERRORS = 20;
+
 type Peer =
   | { kind: "pending"; conn: FramedConnection; addr: string; nonce: string }
   | { kind: "task"; conn: FramedConnection; addr: string; session: string; task: string; instance: string }
@@ -61,6 +64,10 @@ class TopologyService {
   /** From read to ack, per root (DESIGN.md §12); `readAt` holds the roots in flight. */
   private readonly complete = new Histogram();
   private readonly readAt = new Map<string, number>();
+  /** The last failures (a ring), for the dashboard: which task and instance, when, and why. */
+  private readonly recentErrors: RecentError[] = [];
+  /** Who sent the `fail` being stepped, so the retry or dead letter it causes can name them. */
+  private failFrom: { task: string; instance: string } | null = null;
   private server?: Server;
   private port = 0;
   private sessionCounter = 0;
@@ -144,6 +151,7 @@ class TopologyService {
       stats: stats(this.pipeline),
       latency: this.latency,
       complete: this.complete,
+      recentErrors: this.recentErrors,
       lag: this.opts.source.health().lag,
       startedAt: this.startedAt,
       now: clock(),
@@ -241,7 +249,12 @@ class TopologyService {
       case "fail":
         this.latency.get(peer.task)?.record(msg.ms);
         this.opts.onLatency?.(peer.task, msg.ms);
-        this.run(step(this.pipeline, { type: "fail", session: peer.session, delivery: msg.delivery, error: msg.error }, now));
+        this.failFrom = { task: peer.task, instance: peer.instance };
+        try {
+          this.run(step(this.pipeline, { type: "fail", session: peer.session, delivery: msg.delivery, error: msg.error }, now));
+        } finally {
+          this.failFrom = null;
+        }
         return;
       case "ping":
         peer.conn.send({ type: "pong", t: msg.t });
@@ -304,14 +317,21 @@ class TopologyService {
         }
         case "dead_letter":
           this.readAt.delete(e.rootId);
+          this.noteError("dead_lettered", e.rootId, e.error);
           this.opts.log.warn(`message ${e.rootId} dead-lettered after ${e.attempts.length} attempt(s): ${e.error}`);
           this.writeDeadLetter(e.rootId, e.payload, e.error, e.attempts);
           break;
         case "retry":
+          this.noteError("retried", e.rootId, e.error);
           this.opts.log.debug(`message ${e.rootId} failed (${e.error}); attempt ${e.attempt} in ${e.delayMs} ms`);
           break;
       }
     }
+  }
+
+  private noteError(outcome: RecentError["outcome"], msgId: string, error: string): void {
+    this.recentErrors.push({ at: Date.now(), outcome, msg_id: msgId, error: error.slice(0, 500), task: this.failFrom?.task ?? null, instance: this.failFrom?.instance ?? null });
+    if (this.recentErrors.length > RECENT_ERRORS) this.recentErrors.shift();
   }
 
   private writeDeadLetter(id: string, payload: Uint8Array | string, error: string, attempts: Array<{ attempt: number; error: string; at: number }>): void {

@@ -1,6 +1,17 @@
 import type { PipelineStats } from "../../core/pipeline/index.ts";
 import type { Histogram, HistogramSnapshot } from "../../core/stats/histogram.ts";
 
+/** One failure of a root: a task's error (with who threw it) or a timeout, and what became of it. */
+export interface RecentError {
+  at: number;
+  outcome: "retried" | "dead_lettered";
+  msg_id: string;
+  error: string;
+  /** The task and instance whose handler failed; null for a timeout or an undecodable message. */
+  task: string | null;
+  instance: string | null;
+}
+
 /** What `tempest run` prints at the end, and what `stats` answers while running. */
 export interface TopologySummary {
   topology: string;
@@ -17,6 +28,8 @@ export interface TopologySummary {
   tasks: Record<string, { handled: number; errors: number; queued: number; inflight: number; p50_ms: number; p99_ms: number }>;
   /** Entries at the source not read yet, when the source knows (a stream group's lag). */
   lag?: number;
+  /** The last failures, newest last (for the dashboard). */
+  recent_errors?: RecentError[];
   /** The histograms themselves (ms), so the director can merge instances and export buckets. */
   histograms?: { complete: HistogramSnapshot; tasks: Record<string, HistogramSnapshot> };
 }
@@ -30,6 +43,7 @@ export function summarize(opts: {
   latency: Map<string, Histogram>;
   complete?: Histogram;
   lag?: number;
+  recentErrors?: RecentError[];
   startedAt: number;
   now: number;
   sessions: number;
@@ -56,6 +70,7 @@ export function summarize(opts: {
     exhausted: opts.exhausted,
     tasks,
     ...(opts.lag !== undefined ? { lag: opts.lag } : {}),
+    ...(opts.recentErrors ? { recent_errors: [...opts.recentErrors] } : {}),
     ...(opts.complete ? { histograms: { complete: opts.complete.snapshot(), tasks: Object.fromEntries([...opts.latency].map(([name, h]) => [name, h.snapshot()])) } } : {}),
   };
 }
