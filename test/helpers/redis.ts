@@ -6,7 +6,7 @@ import type { Subprocess } from "bun";
 
 /**
  * A real redis-server for one test file: a free port, its own folder, stopped by pid even when
- * the test fails. `scripts/ensure-redis.ts` (run by `npm test`) makes sure the binary exists.
+ * the test fails. `scripts/ensure-test-deps.ts` (run by `npm test`) makes sure the binary exists.
  */
 export interface TestRedis {
   port: number;

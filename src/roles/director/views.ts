@@ -131,7 +131,7 @@ function processViews(topology: string, assignments: Map<string, AssignmentDoc>,
       out.push({ id: r.id, kind: r.kind, task: r.task ?? null, instance: r.instance, agent, agent_alive: true, version: r.version, state: r.state, pid: r.pid, restarts: r.restarts, uptime_ms: r.uptime_ms, last_exit: r.last_exit, assigned: false });
     }
   }
-  return out.sort((a, b) => (a.kind === b.kind ? 0 : a.kind === "topology" ? -1 : 1) || (a.task ?? "").localeCompare(b.task ?? "") || a.instance - b.instance || Number(b.assigned) - Number(a.assigned));
+  return out.sort((a, b) => (a.kind === b.kind ? 0 : a.kind === "topology" ? -1 : 1) || (a.task ?? "").localeCompare(b.task ?? "", undefined, { numeric: true }) || a.instance - b.instance || Number(b.assigned) - Number(a.assigned));
 }
 
 /** stopped | pending | running | stopping, from the desired state, the schedule and the reports. */

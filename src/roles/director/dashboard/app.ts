@@ -78,6 +78,8 @@ async function connect(): Promise<void> {
 
 function render(c: ClusterView & { at: number }): void {
   latest = c;
+  // When the page last got an update: what a person sees as "live", and what tests measure.
+  document.body.dataset.updatedAt = String(c.at);
   updateRates(c);
   const alive = c.agents.filter((a) => a.alive);
   $("cluster-line").textContent = `${alive.length}/${c.agents.length} agents alive · ${alive.reduce((n, a) => n + a.used, 0)}/${alive.reduce((n, a) => n + a.slots, 0)} slots used · ${c.topologies.length} topolog${c.topologies.length === 1 ? "y" : "ies"}`;

@@ -48,7 +48,9 @@ export class DagView {
     this.svg.replaceChildren();
     this.nodes.clear();
     const { width = 0, height = 0 } = g.graph();
+    // Drawn at its natural size: a long chain scrolls in its box instead of shrinking to illegible.
     this.svg.setAttribute("viewBox", `0 0 ${width} ${height}`);
+    this.svg.setAttribute("width", String(width));
     this.svg.setAttribute("height", String(height));
     const defs = el("defs");
     const marker = el("marker", { id: "arrow", viewBox: "0 0 10 10", refX: "10", refY: "5", markerWidth: "7", markerHeight: "7", orient: "auto-start-reverse" });
