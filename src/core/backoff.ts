@@ -19,7 +19,8 @@ export interface BackoffRules {
 
 /**
  * Delay in ms before retry `attempt` (1 = the first retry):
- * `min(maxMs, initialMs × factor^(attempt − 1)) × (1 − jitter × random)`, rounded to a ms.
+ * `min(maxMs, initialMs × factor^(attempt − 1)) × (1 − jitter × random)`, not rounded
+ * (a fractional factor gives fractional ms; timers round them anyway).
  * `random` is a number in [0, 1) the caller draws (a seeded generator keeps policies pure).
  */
 export function backoff(rules: BackoffRules, attempt: number, random = 0): number {
@@ -29,7 +30,7 @@ export function backoff(rules: BackoffRules, attempt: number, random = 0): numbe
   // factor^(k-1) overflows to Infinity for large k; min() then returns the cap.
   const base = Math.min(maxMs, initialMs * Math.pow(Math.max(1, factor), k - 1));
   const jitter = Math.min(1, Math.max(0, rules.jitter ?? 0));
-  return Math.round(base * (1 - jitter * Math.min(1, Math.max(0, random))));
+  return base * (1 - jitter * Math.min(1, Math.max(0, random)));
 }
 
 /**

@@ -20,6 +20,7 @@
  * ancestors of each unresolved join of the root; `tick` visits every session once; failing a
  * root visits its outstanding deliveries; closing a session visits its leases.
  */
+import { backoff } from "../backoff.ts";
 import { Deque } from "./_deque.ts";
 import { compileGraph, type Graph, type GraphTask } from "./_graph.ts";
 import type { AttemptRecord, Effect, Event, PipelineConfig, PipelineStats, TaskStats } from "./types.ts";
@@ -479,7 +480,7 @@ function failRoot(st: PipelineState, root: Root, reason: string): void {
   if (root.attempt < cfg.retry + 1) {
     root.retries++;
     const b = cfg.backoff;
-    const delayMs = Math.min(b.maxMs, b.initialMs * Math.pow(b.factor, root.retries - 1));
+    const delayMs = backoff(b, root.retries);
     root.state = BACKOFF;
     root.retryAt = st.now + delayMs;
     root.heapSeq = st.nextHeapSeq++;

@@ -3,6 +3,8 @@
  * events go in, effects come out, and the topology role carries the effects out.
  */
 
+import type { BackoffRules } from "../backoff.ts";
+
 /** One task of a topology, as the validated DAG describes it. */
 export interface TaskSpec {
   name: string;
@@ -23,8 +25,8 @@ export interface PipelineConfig {
   retry: number;
   /** Root messages in flight (including those waiting for a retry). */
   maxPending: number;
-  /** Delay before retry k (k = 1..): min(maxMs, initialMs * factor^(k-1)). */
-  backoff: { initialMs: number; maxMs: number; factor: number };
+  /** Delay before retry k (k = 1..): `backoff(rules, k)` of core/backoff.ts. */
+  backoff: BackoffRules;
   /** A delivery held by one session longer than this is requeued for another session. */
   leaseMs: number;
   /** Builds the payload of a join="all" delivery. */

@@ -3,6 +3,7 @@ import { DEFAULT_MAX_FRAME, decodeCbor, encodeCbor, isCodecError } from "../../c
 import type { Deliver } from "../../protocol/topology-task.ts";
 import { PROTOCOL_VERSION, parseTopologyToTask } from "../../protocol/topology-task.ts";
 import type { TaskContext, TaskDefinition } from "../../sdk/index.ts";
+import { type BackoffRules, createBackoff } from "../../core/backoff.ts";
 import { clock } from "../clock.ts";
 import { FramedConnection } from "../connection.ts";
 import { proofFor } from "../../core/auth.ts";
@@ -47,8 +48,7 @@ export interface TaskWorkerHandle {
   stop(reason: string): Promise<void>;
 }
 
-const RECONNECT_MIN_MS = 100;
-const RECONNECT_MAX_MS = 5_000;
+const RECONNECT: BackoffRules = { initialMs: 100, maxMs: 5_000, factor: 2, jitter: 0.1 };
 /** A host whose link is down would otherwise hold a connect for the kernel's SYN timeout (minutes). */
 const CONNECT_TIMEOUT_MS = 3_000;
 const STOP_GRACE_MS = 10_000;
@@ -73,7 +73,7 @@ class TaskWorker {
   private running = 0;
   private stopping = false;
   private stopped = false;
-  private reconnectDelay = RECONNECT_MIN_MS;
+  private readonly reconnect = createBackoff(RECONNECT);
   private unreachableSince?: number;
   /** The address of the current (or last) connection attempt. */
   private address: TopologyAddress = { host: "?", port: 0 };
@@ -100,8 +100,7 @@ class TaskWorker {
   }
 
   private retryLater(): void {
-    setTimeout(() => this.connect(), this.reconnectDelay);
-    this.reconnectDelay = Math.min(this.reconnectDelay * 2, RECONNECT_MAX_MS);
+    setTimeout(() => this.connect(), this.reconnect.next());
   }
 
   private async resolveAndConnect(): Promise<void> {
@@ -180,7 +179,7 @@ class TaskWorker {
         return;
       case "welcome":
         this.conn = conn;
-        this.reconnectDelay = RECONNECT_MIN_MS;
+        this.reconnect.reset();
         if (this.unreachableSince !== undefined) {
           this.opts.log.info(`connected to the topology after ${Date.now() - this.unreachableSince} ms`);
           this.unreachableSince = undefined;
