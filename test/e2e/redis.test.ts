@@ -295,8 +295,12 @@ describe("registry and tempest status", () => {
 describe("examples/redis-stream, as its README drives it", () => {
   test("XADD three orders: two settle, the invalid one lands in orders:dead; status shows the topology", async () => {
     const server = await startRedis();
+    // Only the variable, as the README says: the topology and `status` must use the same Redis.
     const env = { TEMPEST_REDIS_URL: server.url };
-    const run = startTempest(["run", "orders", "--project", join(import.meta.dir, "../../examples/redis-stream"), "--set", `topology.orders.source.uri=${server.url}`], { env });
+    const project = join(import.meta.dir, "../../examples/redis-stream");
+    const check = await runTempest(["check", "--project", project], { env });
+    expect(check.stdout).toContain(`source: redis-stream at ${server.url} (from TEMPEST_REDIS_URL)`);
+    const run = startTempest(["run", "orders", "--project", project], { env });
     await run.waitForStderr(/task settle#0 joined/);
     await server.call("XADD", "orders", "*", "id", "1", "amount", "19.90");
     await server.call("XADD", "orders", "*", "id", "2", "amount", "950");
