@@ -51,7 +51,8 @@ export interface TaskHello {
 export interface Ready { type: "ready"; credits: number }
 /** `outputs`: each item is the CBOR encoding of one user message. `ms`: handler duration. */
 export interface Done { type: "done"; delivery: number; outputs: Uint8Array[]; ms: number }
-export interface Fail { type: "fail"; delivery: number; error: string; ms: number }
+/** `where`: the first stack frames in the user's own files (`src/tasks/a.ts:12:9; …`), if any. */
+export interface Fail { type: "fail"; delivery: number; error: string; ms: number; where?: string }
 export interface Ping { type: "ping"; t: number }
 export interface Pong { type: "pong"; t: number }
 /** Graceful leave. */
@@ -213,6 +214,7 @@ export function parseTaskToTopology(v: unknown): TaskToTopology {
       uint(m, "delivery");
       str(m, "error");
       num(m, "ms");
+      optStr(m, "where");
       return m as unknown as Fail;
     case "ping":
     case "pong":

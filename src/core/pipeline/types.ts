@@ -40,7 +40,8 @@ export type Event =
   /** The session can take n more deliveries. */
   | { type: "credits"; session: string; n: number }
   | { type: "done"; session: string; delivery: number; outputs: Uint8Array[] }
-  | { type: "fail"; session: string; delivery: number; error: string }
+  /** `where`: the user's stack frames (file:line:col, innermost first, `; `-separated), when the task sent them. */
+  | { type: "fail"; session: string; delivery: number; error: string; where?: string }
   | { type: "session_closed"; session: string }
   | { type: "tick" };
 
@@ -52,13 +53,15 @@ export type Effect =
   /** Give up: write it to the dead-letter destination, then ack. */
   | { type: "dead_letter"; rootId: string; payload: Uint8Array; error: string; attempts: AttemptRecord[] }
   /** Informational (logs/stats): the root failed and attempt number `attempt` will run after `delayMs`. */
-  | { type: "retry"; rootId: string; attempt: number; error: string; delayMs: number };
+  | { type: "retry"; rootId: string; attempt: number; error: string; delayMs: number; where?: string };
 
 export interface AttemptRecord {
   attempt: number;
   error: string;
   /** The `now` of the step that failed the attempt. */
   at: number;
+  /** The user's stack frames that threw, when a task reported them. */
+  where?: string;
 }
 
 export interface TaskStats {

@@ -4,6 +4,7 @@ import type { Deliver } from "../../protocol/topology-task.ts";
 import { PROTOCOL_VERSION, parseTopologyToTask } from "../../protocol/topology-task.ts";
 import type { TaskContext, TaskDefinition } from "../../sdk/index.ts";
 import { type BackoffRules, createBackoff } from "../../core/backoff.ts";
+import { userFrames } from "../../core/text/stack.ts";
 import { clock } from "../clock.ts";
 import { FramedConnection } from "../connection.ts";
 import { proofFor } from "../../core/auth.ts";
@@ -245,7 +246,7 @@ class TaskWorker {
     try {
       result = this.opts.definition.handle(decodeCbor(d.msg), ctx);
     } catch (e) {
-      this.answer(generation, { type: "fail", delivery: d.delivery, error: errorText(e), ms: performance.now() - t0 });
+      this.answer(generation, failure(d.delivery, e, t0));
       return;
     }
     if (!isThenable(result)) {
@@ -254,7 +255,7 @@ class TaskWorker {
     }
     withTimeout(result, this.opts.handlerTimeoutMs).then(
       (value) => this.answer(generation, this.doneOrFail(d.delivery, value, t0)),
-      (e) => this.answer(generation, { type: "fail", delivery: d.delivery, error: errorText(e), ms: performance.now() - t0 }),
+      (e) => this.answer(generation, failure(d.delivery, e, t0)),
     );
   }
 
@@ -334,7 +335,13 @@ function errorText(e: unknown): string {
   return typeof e === "string" ? e : JSON.stringify(e) ?? String(e);
 }
 
-type Answer = { type: "done"; delivery: number; outputs: Uint8Array[]; ms: number } | { type: "fail"; delivery: number; error: string; ms: number };
+type Answer = { type: "done"; delivery: number; outputs: Uint8Array[]; ms: number } | { type: "fail"; delivery: number; error: string; ms: number; where?: string };
+
+/** A handler's error as the topology gets it: the message, and where in the user's files it was thrown. */
+function failure(delivery: number, e: unknown, t0: number): Answer {
+  const where = e instanceof Error ? userFrames(e.stack, process.cwd()) : "";
+  return { type: "fail", delivery, error: errorText(e), ms: performance.now() - t0, ...(where ? { where } : {}) };
+}
 
 function isThenable(v: unknown): v is PromiseLike<unknown> {
   return typeof v === "object" && v !== null && typeof (v as { then?: unknown }).then === "function";

@@ -2,7 +2,7 @@ import { createServer, type Server, type Socket } from "node:net";
 import { cborJoinMap, isCodecError } from "../../codec/index.ts";
 import { TempestError } from "../../core/errors.ts";
 import { isLoopback, newNonce, verifyProof } from "../../core/auth.ts";
-import { capacity, createPipeline, isIdle, stats, step, type Effect, type PipelineState, type TaskSpec } from "../../core/pipeline/index.ts";
+import { capacity, createPipeline, isIdle, stats, step, type AttemptRecord, type Effect, type PipelineState, type TaskSpec } from "../../core/pipeline/index.ts";
 import type { Topology } from "../../core/project/model.ts";
 import type { Source } from "../../core/sources/types.ts";
 import { Histogram } from "../../core/stats/histogram.ts";
@@ -232,7 +232,7 @@ class TopologyService {
         return;
       case "fail":
         this.latency.get(peer.task)?.record(msg.ms);
-        this.run(step(this.pipeline, { type: "fail", session: peer.session, delivery: msg.delivery, error: msg.error }, now));
+        this.run(step(this.pipeline, { type: "fail", session: peer.session, delivery: msg.delivery, error: msg.error, ...(msg.where ? { where: msg.where } : {}) }, now));
         return;
       case "ping":
         peer.conn.send({ type: "pong", t: msg.t });
@@ -286,20 +286,23 @@ class TopologyService {
           this.ackBatch.push(e.rootId);
           break;
         case "dead_letter":
-          this.opts.log.warn(`message ${e.rootId} dead-lettered after ${e.attempts.length} attempt(s): ${e.error}`);
+          const where = e.attempts[e.attempts.length - 1]?.where;
+          this.opts.log.warn(`message ${e.rootId} dead-lettered after ${e.attempts.length} attempt(s): ${e.error}${where ? ` at ${where}` : ""}`);
           this.writeDeadLetter(e.rootId, e.payload, e.error, e.attempts);
           break;
         case "retry":
-          this.opts.log.debug(`message ${e.rootId} failed (${e.error}); attempt ${e.attempt} in ${e.delayMs} ms`);
+          this.opts.log.debug(`message ${e.rootId} failed (${e.error}${e.where ? ` at ${e.where}` : ""}); attempt ${e.attempt} in ${Math.round(e.delayMs)} ms`);
           break;
       }
     }
   }
 
-  private writeDeadLetter(id: string, payload: Uint8Array | string, error: string, attempts: Array<{ attempt: number; error: string; at: number }>): void {
+  private writeDeadLetter(id: string, payload: Uint8Array | string, error: string, attempts: AttemptRecord[]): void {
     this.pendingWrites++;
+    // The pipeline's clock is wall-clock ms; letters carry ISO times like their own `at`.
+    const records = attempts.map((a) => ({ attempt: a.attempt, error: a.error, at: new Date(a.at).toISOString(), ...(a.where ? { where: a.where } : {}) }));
     this.opts.source
-      .deadLetter({ id, payload, error, attempts })
+      .deadLetter({ id, payload, error, attempts: records })
       .then(() => this.opts.source.ack([id]))
       .catch((e) => this.opts.log.error(`could not write dead letter for ${id}: ${(e as Error).message}; it stays unacked at the source`))
       .finally(() => {

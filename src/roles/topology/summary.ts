@@ -1,6 +1,9 @@
 import type { PipelineStats } from "../../core/pipeline/index.ts";
 import type { Histogram } from "../../core/stats/histogram.ts";
 
+/** A file the topology role also writes its final summary to, when this variable names one. */
+export const RUN_SUMMARY_ENV = "TEMPEST_RUN_SUMMARY_FILE";
+
 /** What `tempest run` prints at the end, and what `stats` answers while running. */
 export interface TopologySummary {
   topology: string;
