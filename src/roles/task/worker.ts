@@ -29,6 +29,12 @@ export interface TaskWorkerOptions {
   log: Logger;
   /** TEMPEST_TOKEN, to answer the topology's challenge (DESIGN.md §11). */
   token?: string;
+  /**
+   * A task `tempest run` started belongs to ONE topology instance: the one given here, else
+   * the first that welcomes it. Another instance (a new run on the same port) refuses it, and
+   * it leaves. Unset (by hand, `--discover`): it follows whatever topology answers.
+   */
+  belongsToRun?: { instance?: string; giveUpMs: number };
 }
 
 export interface TopologyAddress {
@@ -46,6 +52,8 @@ export function fixedAddress(address: TopologyAddress): AddressResolver {
 export interface TaskWorkerHandle {
   /** Resolves when the worker has stopped (shutdown from the topology, or stop()). */
   finished: Promise<void>;
+  /** Why it gave up, once `finished` resolved after giving up (a task of `tempest run` only). */
+  gaveUp(): string | undefined;
   stop(reason: string): Promise<void>;
 }
 
@@ -79,6 +87,9 @@ class TaskWorker {
   /** The address of the current (or last) connection attempt. */
   private address: TopologyAddress = { host: "?", port: 0 };
   private waitingSaid = false;
+  private gaveUpReason?: string;
+  /** The topology instance this worker belongs to (belongsToRun only). */
+  private instanceOf?: string;
   private resolveFinished!: () => void;
   private readonly finished = new Promise<void>((r) => (this.resolveFinished = r));
   private heartbeatTimer?: ReturnType<typeof setInterval>;
@@ -88,11 +99,19 @@ class TaskWorker {
     // A little more than the concurrency, so the next message is here when a handler finishes.
     // Enough in flight that each socket write and read carries a batch of frames.
     this.prefetch = Math.max(opts.concurrency * 2, PREFETCH);
+    this.instanceOf = opts.belongsToRun?.instance;
+  }
+
+  /** A task of `tempest run` that cannot reach its topology stops; nobody else would stop it. */
+  private giveUp(reason: string): void {
+    if (this.stopping) return;
+    this.gaveUpReason = reason;
+    void this.stop(reason);
   }
 
   start(): TaskWorkerHandle {
     this.connect();
-    return { finished: this.finished, stop: (reason) => this.stop(reason) };
+    return { finished: this.finished, stop: (reason) => this.stop(reason), gaveUp: () => this.gaveUpReason };
   }
 
   private connect(): void {
@@ -101,6 +120,12 @@ class TaskWorker {
   }
 
   private retryLater(): void {
+    const run = this.opts.belongsToRun;
+    if (run && this.unreachableSince !== undefined && Date.now() - this.unreachableSince >= run.giveUpMs) {
+      const { host, port } = this.address;
+      this.giveUp(`no topology answered at ${host}:${port} for ${+(run.giveUpMs / 1000).toFixed(1)} s: giving up (this task was started by tempest run, whose topology is gone)`);
+      return;
+    }
     setTimeout(() => this.connect(), this.reconnect.next());
   }
 
@@ -176,9 +201,11 @@ class TaskWorker {
         conn.send({
           type: "hello", version: PROTOCOL_VERSION, role: "task", topology: this.opts.topology, task: this.opts.task, instance: this.opts.instance, pid: process.pid,
           ...(this.opts.token ? { proof: proofFor(this.opts.token, msg.nonce) } : {}),
+          ...(this.instanceOf ? { topology_instance: this.instanceOf } : {}),
         });
         return;
       case "welcome":
+        if (this.opts.belongsToRun && !this.instanceOf) this.instanceOf = msg.instance;
         this.conn = conn;
         this.reconnect.reset();
         if (this.unreachableSince !== undefined) {
@@ -195,9 +222,14 @@ class TaskWorker {
         }, msg.heartbeat_ms);
         return;
       case "reject":
+        if (msg.code === "instance" && this.opts.belongsToRun) {
+          conn.destroy();
+          this.giveUp(`the topology at ${this.address.host}:${this.address.port} is another run's (${msg.reason}): leaving`);
+          return;
+        }
         // Said once per outage: a refused task retries with backoff like an unreachable one.
         if (this.unreachableSince === undefined) {
-          const hint = /authentication/.test(msg.reason) ? (this.opts.token ? " (is TEMPEST_TOKEN the same as the topology's?)" : " (set TEMPEST_TOKEN in this task's environment)") : "";
+          const hint = msg.code === "auth" ? (this.opts.token ? " (is TEMPEST_TOKEN the same as the topology's?)" : " (set TEMPEST_TOKEN in this task's environment)") : "";
           this.opts.log.error(`the topology refused this task: ${msg.reason}${hint}; retrying`);
         }
         this.unreachableSince ??= Date.now();

@@ -1,3 +1,4 @@
+import { randomBytes } from "node:crypto";
 import { createServer, type Server, type Socket } from "node:net";
 import { cborJoinMap, isCodecError } from "../../codec/index.ts";
 import { TempestError } from "../../core/errors.ts";
@@ -6,7 +7,7 @@ import { capacity, createPipeline, isIdle, stats, step, type AttemptRecord, type
 import type { Topology } from "../../core/project/model.ts";
 import type { Source } from "../../core/sources/types.ts";
 import { Histogram } from "../../core/stats/histogram.ts";
-import { PROTOCOL_VERSION, parseControlToTopology, parseHello, parseTaskToTopology } from "../../protocol/topology-task.ts";
+import { HandshakeRefused, PROTOCOL_VERSION, type RejectCode, parseControlToTopology, parseHello, parseTaskToTopology } from "../../protocol/topology-task.ts";
 import { clock } from "../clock.ts";
 import { FramedConnection } from "../connection.ts";
 import type { Logger } from "../log.ts";
@@ -59,6 +60,12 @@ class TopologyService {
   private server?: Server;
   private port = 0;
   private sessionCounter = 0;
+  /**
+   * Who this topology process is: new for every start, so a task that belonged to an earlier
+   * one (a leftover of another run on the same port) is refused instead of joining. `tempest run`
+   * may choose it (TEMPEST_TOPOLOGY_INSTANCE) and give the same value to its tasks.
+   */
+  readonly instanceId = process.env.TEMPEST_TOPOLOGY_INSTANCE || randomBytes(6).toString("hex");
   private read = 0;
   private deadLetteredAtSource = 0;
   /** Throughput is measured from the first delivery: start-up (tasks connecting) is not work. */
@@ -160,7 +167,7 @@ class TopologyService {
         for (const frame of current.conn.decode(chunk)) current = this.onFrame(current, frame);
       } catch (e) {
         // Codec errors and handshake refusals both say what was wrong in their message.
-        this.refuse(current, isCodecError(e) ? e.message : (e as Error).message);
+        this.refuse(current, isCodecError(e) ? e.message : (e as Error).message, e instanceof HandshakeRefused ? e.code : "malformed");
         return;
       }
       this.afterEvents();
@@ -194,26 +201,29 @@ class TopologyService {
   private onHello(peer: Peer & { kind: "pending" }, frame: unknown): Peer {
     const hello = parseHello(frame);
     if (hello.version !== PROTOCOL_VERSION) {
-      throw new Error(`protocol version ${hello.version} is not supported (this topology speaks ${PROTOCOL_VERSION})`);
+      throw new HandshakeRefused("version", `protocol version ${hello.version} is not supported (this topology speaks ${PROTOCOL_VERSION})`);
     }
     if (this.opts.token && !verifyProof(this.opts.token, peer.nonce, hello.proof)) {
-      throw new Error("authentication failed: the hello does not prove knowledge of this topology's TEMPEST_TOKEN");
+      throw new HandshakeRefused("auth", "authentication failed: the hello does not prove knowledge of this topology's TEMPEST_TOKEN");
     }
     this.peers.delete(peer);
     const session = `s${++this.sessionCounter}`;
     if (hello.role === "control") {
       const next: Peer = { kind: "control", conn: peer.conn, addr: peer.addr };
       this.peers.add(next);
-      next.conn.send({ type: "welcome", version: PROTOCOL_VERSION, session, heartbeat_ms: this.heartbeatMs });
+      next.conn.send({ type: "welcome", version: PROTOCOL_VERSION, session, heartbeat_ms: this.heartbeatMs, instance: this.instanceId });
       return next;
     }
-    if (hello.topology !== this.opts.topology.name) throw new Error(`this is topology \`${this.opts.topology.name}\`, not \`${hello.topology}\``);
-    if (!this.opts.topology.dag.tasks.includes(hello.task)) throw new Error(`topology \`${this.opts.topology.name}\` has no task \`${hello.task}\``);
-    if (this.stopping) throw new Error("the topology is stopping");
+    if (hello.topology !== this.opts.topology.name) throw new HandshakeRefused("topology", `this is topology \`${this.opts.topology.name}\`, not \`${hello.topology}\``);
+    if (!this.opts.topology.dag.tasks.includes(hello.task)) throw new HandshakeRefused("task", `topology \`${this.opts.topology.name}\` has no task \`${hello.task}\``);
+    if (hello.topology_instance !== undefined && hello.topology_instance !== this.instanceId) {
+      throw new HandshakeRefused("instance", `this is instance ${this.instanceId} of topology \`${this.opts.topology.name}\`, not ${hello.topology_instance}, the one the task belongs to`);
+    }
+    if (this.stopping) throw new HandshakeRefused("stopping", "the topology is stopping");
     const next: Peer & { kind: "task" } = { kind: "task", conn: peer.conn, addr: peer.addr, session, task: hello.task, instance: hello.instance };
     this.peers.add(next);
     this.sessions.set(session, next);
-    next.conn.send({ type: "welcome", version: PROTOCOL_VERSION, session, heartbeat_ms: this.heartbeatMs });
+    next.conn.send({ type: "welcome", version: PROTOCOL_VERSION, session, heartbeat_ms: this.heartbeatMs, instance: this.instanceId });
     this.run(step(this.pipeline, { type: "session_open", session, task: hello.task }, clock()));
     this.opts.log.info(`task ${hello.task}#${hello.instance} joined from ${peer.addr} (session ${session}, pid ${hello.pid})`);
     return next;
@@ -261,9 +271,9 @@ class TopologyService {
     }
   }
 
-  private refuse(peer: Peer, reason: string): void {
+  private refuse(peer: Peer, reason: string, code: RejectCode): void {
     this.opts.log.warn(`closing connection from ${peer.addr}: ${reason}`);
-    if (peer.kind === "pending") peer.conn.send({ type: "reject", reason });
+    if (peer.kind === "pending") peer.conn.send({ type: "reject", reason, code });
     peer.conn.flush();
     peer.conn.destroy();
   }
