@@ -124,7 +124,7 @@ describe("TEMPEST_TOKEN (DESIGN.md §11)", () => {
   test("listening beyond loopback needs a token", async () => {
     const dir = endless();
     const r = await runTempest(["topology", "y", "--host", "0.0.0.0", "--port", "0"], { cwd: dir, env: { TEMPEST_TOKEN: "" } });
-    expect(r.code).toBe(1);
+    expect(r.code).toBe(2);
     expect(r.stderr).toBe("error: topology `y` will not listen on 0.0.0.0 without TEMPEST_TOKEN: anyone who can connect would get its messages — set the same TEMPEST_TOKEN in the environment of the topology and every task, or listen on 127.0.0.1\n");
     const ok = startTempest(["topology", "y", "--host", "0.0.0.0", "--port", "0"], { cwd: dir, env: { TEMPEST_TOKEN: "t" } });
     await ok.waitForStderr(/listening on 0\.0\.0\.0:\d+/);

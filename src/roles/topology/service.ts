@@ -104,8 +104,9 @@ class TopologyService {
   async listen(): Promise<void> {
     const { host, port, log, source, topology } = this.opts;
     if (!this.opts.token && !isLoopback(host)) {
-      throw new TempestError("E_ROLE_START", `topology \`${topology.name}\` will not listen on ${host} without TEMPEST_TOKEN: anyone who can connect would get its messages`, {
-        exitCode: 1,
+      // A configuration error (DESIGN.md §1): exit 2, like the director's refusal.
+      throw new TempestError("E_CONFIG_INVALID", `topology \`${topology.name}\` will not listen on ${host} without TEMPEST_TOKEN: anyone who can connect would get its messages`, {
+        exitCode: 2,
         hint: "set the same TEMPEST_TOKEN in the environment of the topology and every task, or listen on 127.0.0.1",
       });
     }
