@@ -1,6 +1,9 @@
 #!/usr/bin/env bun
-import { runCommand, renderUsage, type CommandDef } from "citty";
-import { formatProblem, isTempestError } from "./core/errors.ts";
+import { runCommand, type CommandDef } from "citty";
+import { renderHelp } from "./cmd/_help.ts";
+import { reportError } from "./cmd/_report.ts";
+import { TempestError } from "./core/errors.ts";
+import { didYouMean } from "./core/text/suggest.ts";
 import { VERSION } from "./version.ts";
 
 const main = {
@@ -30,57 +33,58 @@ const main = {
   },
 } satisfies CommandDef;
 
+const ROOT_EXTRAS = [
+  { name: "help", description: "Show the help of tempest or of a command: tempest help generate task" },
+  { name: "version", description: "Print the version of tempest (also --version, -v)" },
+];
+
 /** The one place that turns errors into output and exit codes (DESIGN.md §1). */
 async function run(rawArgs: string[]): Promise<number> {
-  if (rawArgs[0] === "--version" || rawArgs[0] === "-v") {
+  if (rawArgs[0] === "--version" || rawArgs[0] === "-v" || (rawArgs[0] === "version" && rawArgs.length === 1)) {
     console.log(VERSION);
     return 0;
   }
-  const [cmd, parent] = await resolveCommand(main as CommandDef, rawArgs);
-  if (rawArgs.includes("--help") || rawArgs.includes("-h") || rawArgs.length === 0) {
-    const usage = await renderUsage(cmd, parent);
-    if (rawArgs.length === 0) {
-      console.error(usage);
-      return 2;
-    }
-    console.log(usage);
-    return 0;
-  }
+  // `tempest help [command…]` is `tempest [command…] --help`.
+  const help = rawArgs[0] === "help" || rawArgs.includes("--help") || rawArgs.includes("-h");
+  const args = rawArgs[0] === "help" ? rawArgs.slice(1) : rawArgs;
   try {
-    await runCommand(main as CommandDef, { rawArgs });
+    const { cmd, path } = await resolveCommand(main as CommandDef, args, ["tempest"]);
+    if (help || rawArgs.length === 0) {
+      const usage = await renderHelp(cmd, path, path.length === 1 ? ROOT_EXTRAS : []);
+      if (rawArgs.length === 0) {
+        console.error(usage);
+        return 2;
+      }
+      console.log(usage);
+      return 0;
+    }
+    await runCommand(main as CommandDef, { rawArgs: args });
     return typeof process.exitCode === "number" ? process.exitCode : 0;
   } catch (e) {
-    return report(e);
+    return reportError(e);
   }
 }
 
-function report(e: unknown): number {
-  if (isTempestError(e)) {
-    if (e.problems.length) {
-      for (const p of e.problems) console.error(formatProblem(p));
-      const errors = e.problems.filter((p) => p.severity === "error").length;
-      console.error(`${errors} error${errors === 1 ? "" : "s"} found`);
-    } else {
-      console.error(`error: ${e.message}${e.hint ? ` — ${e.hint}` : ""}`);
-    }
-    return e.exitCode;
+/**
+ * Follows the subcommand words of `args` down the tree. A word where a command expects a
+ * subcommand and has none of that name is a usage error with a suggestion, also under
+ * --help: `tempest director2 --help` must not print the root help and exit 0.
+ */
+async function resolveCommand(cmd: CommandDef, args: string[], path: string[]): Promise<{ cmd: CommandDef; path: string[] }> {
+  const subs = cmd.subCommands as Record<string, (() => Promise<CommandDef>) | undefined> | undefined;
+  const index = args.findIndex((a) => !a.startsWith("-"));
+  const name = index < 0 ? undefined : args[index];
+  if (!subs || name === undefined) return { cmd, path };
+  const sub = subs[name];
+  if (!sub) {
+    const shown = [...path.slice(1), name].join(" ");
+    const known = Object.keys(subs);
+    const close = didYouMean(name, path.length === 1 ? [...known, ...ROOT_EXTRAS.map((e) => e.name)] : known);
+    throw new TempestError("E_USAGE", `unknown command \`${shown}\``, {
+      hint: `${close ? `${close} ` : ""}run \`${[...path, "--help"].join(" ")}\` for the commands`,
+    });
   }
-  const err = e as { name?: string; code?: string; message?: string };
-  if (err?.name === "CLIError") {
-    const unknown = err.code === "E_UNKNOWN_COMMAND";
-    console.error(`error: ${unknown ? (err.message ?? "").replace("Unknown command", "unknown command") : err.message} — run \`tempest --help\` for the commands`);
-    return 2;
-  }
-  console.error(e);
-  return 1;
-}
-
-async function resolveCommand(cmd: CommandDef, args: string[], parent?: CommandDef): Promise<[CommandDef, CommandDef | undefined]> {
-  const subs = cmd.subCommands as Record<string, () => Promise<CommandDef>> | undefined;
-  const name = args.find((a) => !a.startsWith("-"));
-  const sub = name && subs?.[name];
-  if (!sub) return [cmd, parent];
-  return resolveCommand(await sub(), args.slice(args.indexOf(name) + 1), cmd);
+  return resolveCommand(await sub(), args.slice(index + 1), [...path, name]);
 }
 
 process.exit(await run(process.argv.slice(2)));

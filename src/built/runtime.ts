@@ -15,13 +15,16 @@
  * the embedded Runtime.toml < `TEMPEST__…` environment < `--set` flags — with relative paths
  * resolved against the working folder.
  */
+import { findTopologyNamed } from "../core/project/find.ts";
 import { basename } from "node:path";
-import { renderUsage, runCommand, type CommandDef } from "citty";
+import { runCommand, type CommandDef } from "citty";
 import { defineTempestCommand, parsePort, repeatedFlag } from "../cmd/_command.ts";
+import { renderHelp } from "../cmd/_help.ts";
+import { reportError } from "../cmd/_report.ts";
 import { taskAddress, taskRoleArgs } from "../cmd/task.ts";
 import { topologyRoleArgs } from "../cmd/topology.ts";
 import type { EmbeddedProject, ExecutableRole } from "../core/build/plan.ts";
-import { TempestError, formatProblem, isTempestError } from "../core/errors.ts";
+import { TempestError, isTempestError } from "../core/errors.ts";
 import { layerRuntime } from "../core/project/load.ts";
 import type { Topology } from "../core/project/model.ts";
 import { selectExport } from "../core/project/modules.ts";
@@ -41,7 +44,8 @@ export async function main(embedded: EmbeddedProject, modules: ModuleTable): Pro
   try {
     code = await run(process.argv.slice(2), embedded, modules);
   } catch (e) {
-    code = report(e);
+    // The same reporter as tempest's own entry point: one output for every error.
+    code = reportError(e, "it with --help for the flags");
   }
   process.exit(code);
 }
@@ -65,7 +69,7 @@ async function run(argv: string[], embedded: EmbeddedProject, modules: ModuleTab
   }
   const cmd = role.role === "topology" ? topologyCommand(self, role.topology, embedded) : taskCommand(self, role.topology, role.task, embedded, modules);
   if (args.includes("--help") || args.includes("-h")) {
-    console.log(await renderUsage(cmd as CommandDef));
+    console.log(await renderHelp(cmd as CommandDef, [`./${self}`]));
     return 0;
   }
   try {
@@ -113,10 +117,7 @@ function taskCommand(self: string, topologyName: string, task: string, embedded:
 
 /** The embedded topology with its runtime layered here and now (environment, --set, cwd). */
 function loadTopology(embedded: EmbeddedProject, name: string, sets: string[]): Topology {
-  const found = embedded.topologies.find((t) => t.name === name);
-  if (!found) {
-    throw new TempestError("E_UNKNOWN_TOPOLOGY", `this build has no topology \`${name}\``, { hint: `its topologies: ${embedded.topologies.map((t) => t.name).join(", ")}` });
-  }
+  const found = findTopologyNamed(embedded.topologies, name, "this build");
   const layered = layerRuntime({
     root: process.cwd(),
     runtime: embedded.runtime,
@@ -128,20 +129,3 @@ function loadTopology(embedded: EmbeddedProject, name: string, sets: string[]): 
   if (errors.length) throw new TempestError(errors[0]?.code ?? "E_CONFIG_INVALID", `${errors.length} problem(s) in the runtime settings`, { problems: layered.problems });
   return { ...found, runtime: layered.runtimes.get(name) as Topology["runtime"] };
 }
-
-/** The same output as the tempest CLI: one line per problem, exit 2 for usage/config, 1 at run time. */
-function report(e: unknown): number {
-  if (isTempestError(e)) {
-    if (e.problems.length) for (const p of e.problems) console.error(formatProblem(p));
-    else console.error(`error: ${e.message}${e.hint ? ` — ${e.hint}` : ""}`);
-    return e.exitCode;
-  }
-  const err = e as { name?: string; message?: string };
-  if (err?.name === "CLIError") {
-    console.error(`error: ${err.message} — run with --help for the flags`);
-    return 2;
-  }
-  console.error(e);
-  return 1;
-}
-

@@ -16,6 +16,7 @@ export default defineTempestCommand({
       tasks: t.dag.tasks.length,
       edges: t.dag.edges.length,
       source: t.runtime.source?.type ?? null,
+      ...(t.runtime.source?.type === "redis-stream" ? { redis: { uri: redactUrl(t.runtime.source.uri), from: t.runtime.source.uriFrom ?? "settings" } } : {}),
     }));
     if (args.json) {
       console.log(JSON.stringify({ ok: errors.length === 0, topologies: summary ?? [], problems }, null, 2));
@@ -29,10 +30,15 @@ export default defineTempestCommand({
     const sources = [...new Set(project.topologies.map((t) => t.runtime.source?.type ?? "none"))];
     console.log(`ok: ${plural(project.topologies.length, "topology", "topologies")}, ${plural(tasks, "task")}, ${plural(edges, "edge")}; sources: ${sources.join(", ") || "none"}`);
     for (const t of summary ?? []) {
-      console.log(`  ${t.name.padEnd(20)} ${plural(t.tasks, "task").padEnd(9)} ${plural(t.edges, "edge").padEnd(9)} source: ${t.source ?? "none"}  (${t.file})`);
+      console.log(`  ${t.name.padEnd(20)} ${plural(t.tasks, "task").padEnd(9)} ${plural(t.edges, "edge").padEnd(9)} source: ${t.source ?? "none"}${t.redis ? ` at ${t.redis.uri} (from ${t.redis.from})` : ""}  (${t.file})`);
     }
   },
 });
+
+/** A password in a URL is a secret: never print it (DESIGN.md §11). */
+function redactUrl(uri: string): string {
+  return uri.replace(/^(\w+:\/\/[^:@/]*:)[^@/]*@/, "$1***@");
+}
 
 function plural(n: number, one: string, many = `${one}s`): string {
   return `${n} ${n === 1 ? one : many}`;

@@ -1,8 +1,8 @@
 import { mkdirSync, writeFileSync } from "node:fs";
+import { findTopologyNamed } from "../core/project/find.ts";
 import { join } from "node:path";
 import { TempestError } from "../core/errors.ts";
 import { toMermaid } from "../core/graph/dag.ts";
-import { didYouMean } from "../core/text/suggest.ts";
 import { defineTempestCommand, repeatedFlag } from "./_command.ts";
 import { projectArgs, requireProject } from "./_project.ts";
 
@@ -17,11 +17,7 @@ export default defineTempestCommand({
     const project = await requireProject({ project: args.project, sets: repeatedFlag(rawArgs, "set") });
     let topologies = project.topologies;
     if (args.topology) {
-      topologies = topologies.filter((t) => t.name === args.topology);
-      if (topologies.length === 0) {
-        const names = project.topologies.map((t) => t.name);
-        throw new TempestError("E_UNKNOWN_TOPOLOGY", `no topology named \`${args.topology}\``, { hint: didYouMean(args.topology, names) || `known topologies: ${names.join(", ")}` });
-      }
+      topologies = [findTopologyNamed(project.topologies, args.topology)];
     }
     if (args.out) {
       try {

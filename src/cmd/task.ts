@@ -5,7 +5,7 @@ import { projectArgs, requireProject } from "./_project.ts";
 import { findTopology } from "./_topology.ts";
 
 export const taskRoleArgs = {
-  connect: { type: "string", description: "the topology's address (or --discover)", valueHint: "HOST:PORT" },
+  connect: { type: "string", description: "the topology's address (or --discover); on another machine, set TEMPEST_TOKEN to the topology's", valueHint: "HOST:PORT" },
   discover: { type: "boolean", description: "find the topology's address in the Redis registry at TEMPEST_REDIS_URL, and follow it when it moves" },
   instance: { type: "string", description: "instance id shown in logs and stats (default: the pid)", valueHint: "ID" },
 } as const;

@@ -4,7 +4,7 @@ import { projectArgs, requireProject } from "./_project.ts";
 import { findTopology } from "./_topology.ts";
 
 export const topologyRoleArgs = {
-  host: { type: "string", description: "address to listen on (default 127.0.0.1)", valueHint: "HOST" },
+  host: { type: "string", description: "address to listen on (default 127.0.0.1); beyond loopback (e.g. 0.0.0.0, for tasks on other machines) it needs TEMPEST_TOKEN, the same in every task", valueHint: "HOST" },
   port: { type: "string", description: "port to listen on; 0 picks a free one (default from Runtime.toml, else 0)", valueHint: "PORT" },
   "summary-json": { type: "string", description: "write the final summary as JSON to FILE", valueHint: "FILE" },
 } as const;

@@ -46,12 +46,18 @@ export interface TaskHello {
   pid: number;
   /** Token proof (DESIGN.md §11), present when TEMPEST_TOKEN is set. */
   proof?: string;
+  /**
+   * The topology instance this task belongs to (a `welcome.instance` it saw before, or the one
+   * `tempest run` started it for). A topology with another instance id refuses it (`instance`).
+   */
+  topology_instance?: string;
 }
 /** Adds `credits` to what the topology may deliver. */
 export interface Ready { type: "ready"; credits: number }
 /** `outputs`: each item is the CBOR encoding of one user message. `ms`: handler duration. */
 export interface Done { type: "done"; delivery: number; outputs: Uint8Array[]; ms: number }
-export interface Fail { type: "fail"; delivery: number; error: string; ms: number }
+/** `where`: the first stack frames in the user's own files (`src/tasks/a.ts:12:9; …`), if any. */
+export interface Fail { type: "fail"; delivery: number; error: string; ms: number; where?: string }
 export interface Ping { type: "ping"; t: number }
 export interface Pong { type: "pong"; t: number }
 /** Graceful leave. */
@@ -66,8 +72,21 @@ export type TaskToTopology = TaskHello | Ready | Done | Fail | Ping | Pong | Bye
  * so a recorded hello cannot be replayed on another connection.
  */
 export interface Challenge { type: "challenge"; nonce: string }
-export interface Welcome { type: "welcome"; version: number; session: string; heartbeat_ms: number; nonce?: string }
-export interface Reject { type: "reject"; reason: string }
+/** `instance`: this topology process's instance id, new for every start (older topologies omit it). */
+export interface Welcome { type: "welcome"; version: number; session: string; heartbeat_ms: number; nonce?: string; instance?: string }
+/** Why a handshake was refused, as data: peers decide on `code`, never on the text of `reason`. */
+export const RejectCode = {
+  version: "version",
+  auth: "auth",
+  topology: "topology",
+  task: "task",
+  stopping: "stopping",
+  instance: "instance",
+  malformed: "malformed",
+} as const;
+export type RejectCode = (typeof RejectCode)[keyof typeof RejectCode];
+/** `code` is absent from older topologies. */
+export interface Reject { type: "reject"; reason: string; code?: RejectCode }
 /** `msg`: the CBOR of the user's message as its own byte string, decoded only by the task. */
 export interface Deliver {
   type: "deliver";
@@ -105,6 +124,14 @@ export type Handler<M extends { type: string }, R = void> = HandlerTable<M, R>;
 
 export function dispatch<M extends { type: string }, R>(table: HandlerTable<M, R>, msg: M): R {
   return (table[msg.type as M["type"]] as (m: M) => R)(msg);
+}
+
+/** A handshake refused for a reason the peer can act on; the topology sends it as `reject`. */
+export class HandshakeRefused extends Error {
+  constructor(readonly code: RejectCode, message: string) {
+    super(message);
+    this.name = "HandshakeRefused";
+  }
 }
 
 // ---- validators ------------------------------------------------------------------------
@@ -168,6 +195,7 @@ function parseTaskHello(m: Obj): TaskHello {
   str(m, "task");
   str(m, "instance");
   uint(m, "pid");
+  optStr(m, "topology_instance");
   return m as unknown as TaskHello;
 }
 
@@ -213,6 +241,7 @@ export function parseTaskToTopology(v: unknown): TaskToTopology {
       uint(m, "delivery");
       str(m, "error");
       num(m, "ms");
+      optStr(m, "where");
       return m as unknown as Fail;
     case "ping":
     case "pong":
@@ -249,9 +278,11 @@ export function parseTopologyToTask(v: unknown): TopologyToTask {
       str(m, "session");
       uint(m, "heartbeat_ms");
       optStr(m, "nonce");
+      optStr(m, "instance");
       return m as unknown as Welcome;
     case "reject":
       str(m, "reason");
+      optStr(m, "code");
       return m as unknown as Reject;
     case "challenge":
       str(m, "nonce");

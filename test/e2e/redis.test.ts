@@ -133,9 +133,17 @@ describe("redis-stream source", () => {
     await two.waitForStderr(/task D#0 joined/);
     await waitFor(() => seen(p.dir).size > 300, "work to start");
     const victims = [one.proc.pid, ...childPids(one.proc.pid)];
+    // Freeze the victim, then look: only a consumer that holds pending entries is worth killing
+    // (under load it may have acked all it held at that instant). Thaw and look again if not.
+    const left = await waitFor(async () => {
+      for (const pid of victims) process.kill(pid, "SIGSTOP");
+      const pending = (await redis.call("XPENDING", p.key, p.group, "-", "+", 100000, "one")) as unknown[];
+      if (pending.length > 0) return pending;
+      for (const pid of victims) process.kill(pid, "SIGCONT");
+      return undefined;
+    }, "consumer one to hold pending entries", 30_000);
     for (const pid of victims) process.kill(pid, "SIGKILL");
     const killedAt = Date.now();
-    const left = (await redis.call("XPENDING", p.key, p.group, "-", "+", 100000, "one")) as unknown[];
     expect(left.length).toBeGreaterThan(0);
     await waitFor(async () => ((await redis.call("XPENDING", p.key, p.group, "-", "+", 100000, "one")) as unknown[]).length === 0, "the survivor to claim every entry of the dead consumer", 2_000 + 5_000);
     const claimedAfter = Date.now() - killedAt;
@@ -152,15 +160,21 @@ describe("redis-stream source", () => {
       runtime: "retry = 1\n",
       tasks: { C: `import { defineTask } from "tempest";\nexport default defineTask({ handle(m) { if (m.n === "13") throw new Error("13 is unlucky"); return m; } });\n` },
     });
-    const ids = await redis.xadd(p.key, 200, (i) => ({ n: String(i) }));
+    // The entries have their own `id` and `error`: the dead letter must keep them and add its own beside them.
+    const ids = await redis.xadd(p.key, 200, (i) => ({ n: String(i), id: `order-${i}`, error: "none" }));
     const run = startTempest(["run", "y"], { cwd: p.dir, env: p.env });
     await waitFor(() => seen(p.dir).size === 199, "199 ids to reach D");
     await waitFor(async () => (await pendingCount(redis, p.key, p.group)) === 0, "the poison entry to be acked too");
     const dead = (await redis.call("XRANGE", `${p.key}:dead`, "-", "+")) as Array<[string, string[]]>;
     expect(dead.length).toBe(1);
+    const names = chunk(dead[0]![1]).map(([k]) => k);
+    expect(names).toEqual(["n", "id", "error", "tempest.id", "tempest.topology", "tempest.error", "tempest.where", "tempest.attempts", "tempest.at"]);
     const fields = Object.fromEntries(chunk(dead[0]![1]));
-    expect(fields).toMatchObject({ n: "13", id: ids[12], error: "C: 13 is unlucky", topology: "y" });
-    expect(JSON.parse(fields.attempts as string).map((a: { attempt: number }) => a.attempt)).toEqual([1, 2]);
+    expect(fields).toMatchObject({ n: "13", id: "order-13", error: "none", "tempest.id": ids[12], "tempest.error": "C: 13 is unlucky", "tempest.topology": "y" });
+    expect(fields["tempest.where"]).toMatch(/^src\/tasks\/c\.ts:2:\d+$/);
+    const attempts = JSON.parse(fields["tempest.attempts"] as string) as Array<{ attempt: number; at: string }>;
+    expect(attempts.map((a) => a.attempt)).toEqual([1, 2]);
+    expect(attempts.every((a) => new Date(a.at).toISOString() === a.at)).toBe(true);
     run.proc.kill("SIGTERM");
     expect(await run.exited).toBe(0);
     expect(run.stdout()).toContain("completed 199, retried 1, dead-lettered 1");
@@ -179,8 +193,8 @@ describe("redis-stream source", () => {
     const dead = (await redis.call("XRANGE", `${p.key}:dead`, "-", "+")) as Array<[string, string[]]>;
     const fields = Object.fromEntries(chunk(dead[0]![1]));
     expect(fields.data).toBe("{oops");
-    expect(fields.id).toBe(ids[3]);
-    expect(String(fields.error)).toContain("field `data` is not valid JSON");
+    expect(fields["tempest.id"]).toBe(ids[3]);
+    expect(String(fields["tempest.error"])).toContain("field `data` is not valid JSON");
     run.proc.kill("SIGTERM");
     expect(await run.exited).toBe(0);
   });
@@ -295,8 +309,12 @@ describe("registry and tempest status", () => {
 describe("examples/redis-stream, as its README drives it", () => {
   test("XADD three orders: two settle, the invalid one lands in orders:dead; status shows the topology", async () => {
     const server = await startRedis();
+    // Only the variable, as the README says: the topology and `status` must use the same Redis.
     const env = { TEMPEST_REDIS_URL: server.url };
-    const run = startTempest(["run", "orders", "--project", join(import.meta.dir, "../../examples/redis-stream"), "--set", `topology.orders.source.uri=${server.url}`], { env });
+    const project = join(import.meta.dir, "../../examples/redis-stream");
+    const check = await runTempest(["check", "--project", project], { env });
+    expect(check.stdout).toContain(`source: redis-stream at ${server.url} (from TEMPEST_REDIS_URL)`);
+    const run = startTempest(["run", "orders", "--project", project], { env });
     await run.waitForStderr(/task settle#0 joined/);
     await server.call("XADD", "orders", "*", "id", "1", "amount", "19.90");
     await server.call("XADD", "orders", "*", "id", "2", "amount", "950");

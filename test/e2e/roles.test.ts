@@ -1,4 +1,5 @@
 import { afterAll, afterEach, describe, expect, test } from "bun:test";
+import { createServer } from "node:net";
 import { controlRequest } from "../../src/roles/topology/control-client.ts";
 import { diamondFiles } from "../helpers/projects.ts";
 import { startTempest, stopAll } from "../helpers/process.ts";
@@ -39,11 +40,13 @@ describe("the topology and task roles, started by hand", () => {
     await waitFor(() => ["A", "B", "C", "D"].every((t) => new RegExp(`task ${t}#\\d+ joined`).test(first.stderr())), "all four tasks to join");
     first.proc.kill("SIGKILL");
     await first.exited;
-    await waitFor(() => tasks.every((t) => /lost the connection to the topology at 127\.0\.0\.1:\d+ \([^)]+\); reconnecting/.test(t.stderr())), "every task to notice the topology is gone");
+    // Deadlines sized for a loaded 2-core machine: each wait is for exactly what is asserted next.
+    await waitFor(() => tasks.every((t) => /lost the connection to the topology at 127\.0\.0\.1:\d+ \([^)]+\); reconnecting/.test(t.stderr())), "every task to notice the topology is gone", 30_000);
     const second = startTempest(["topology", "y", "--port", String(port)], { cwd: dir });
-    await second.waitForStderr(/listening on/);
-    await waitFor(async () => ((await controlRequest("127.0.0.1", port, "stats_request"))?.completed ?? 0) > 10, "messages to flow again", 15_000);
-    for (const t of tasks) expect(t.stderr()).toMatch(/connected to the topology after \d+ ms/);
+    await second.waitForStderr(/listening on/, 30_000);
+    // Reconnects back off up to 5 s each: wait for every task's reconnect, then for messages.
+    await waitFor(() => tasks.every((t) => /connected to the topology after \d+ ms/.test(t.stderr())), "every task to reconnect", 30_000);
+    await waitFor(async () => ((await controlRequest("127.0.0.1", port, "stats_request"))?.completed ?? 0) > 10, "messages to flow again", 30_000);
     // The outage is logged once per task, not once per attempt.
     for (const t of tasks) expect(t.stderr().match(/lost the connection|is not reachable/g)?.length).toBe(1);
     second.proc.kill("SIGTERM");
@@ -121,11 +124,53 @@ describe("TEMPEST_TOKEN (DESIGN.md §11)", () => {
   test("listening beyond loopback needs a token", async () => {
     const dir = endless();
     const r = await runTempest(["topology", "y", "--host", "0.0.0.0", "--port", "0"], { cwd: dir, env: { TEMPEST_TOKEN: "" } });
-    expect(r.code).toBe(1);
+    expect(r.code).toBe(2);
     expect(r.stderr).toBe("error: topology `y` will not listen on 0.0.0.0 without TEMPEST_TOKEN: anyone who can connect would get its messages — set the same TEMPEST_TOKEN in the environment of the topology and every task, or listen on 127.0.0.1\n");
     const ok = startTempest(["topology", "y", "--host", "0.0.0.0", "--port", "0"], { cwd: dir, env: { TEMPEST_TOKEN: "t" } });
     await ok.waitForStderr(/listening on 0\.0\.0\.0:\d+/);
     ok.proc.kill("SIGTERM");
     expect(await ok.exited).toBe(0);
   });
+});
+
+/** A port nothing listens on: bound by us, then released. */
+async function closedPort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()));
+  const port = (server.address() as { port: number }).port;
+  await new Promise<void>((r) => server.close(() => r()));
+  return port;
+}
+
+describe("a task started by tempest run belongs to that run's topology", () => {
+  // TEMPEST_PARENT_PID is how a child knows `tempest run` started it; here the test is the parent.
+  const asRunChild = { TEMPEST_PARENT_PID: String(process.pid), TEMPEST_TASK_GIVE_UP_MS: "1500" };
+
+  test("with nothing to connect to it gives up with one clear line after a bounded time, exit 1", async () => {
+    const dir = endless();
+    const port = await closedPort();
+    const task = startTempest(["task", "y", "A", "--connect", `127.0.0.1:${port}`, "--instance", "0"], { cwd: dir, env: asRunChild });
+    const code = await Promise.race([task.exited, Bun.sleep(20_000).then(() => "still running after 20 s")]);
+    expect(code).toBe(1);
+    expect(task.stderr().trimEnd().split("\n").at(-1)).toBe(`error: no topology answered at 127.0.0.1:${port} for 1.5 s: giving up (this task was started by tempest run, whose topology is gone)`);
+  }, 30_000);
+
+  test("its topology replaced by another on the same port: it leaves instead of joining the other", async () => {
+    const dir = endless();
+    const first = startTempest(["topology", "y", "--port", "0"], { cwd: dir });
+    const port = Number((await first.waitForStderr(/listening on 127\.0\.0\.1:(\d+)/))[1]);
+    // Give-up time long enough that only the instance check can end it.
+    const task = startTempest(["task", "y", "A", "--connect", `127.0.0.1:${port}`, "--instance", "0"], { cwd: dir, env: { ...asRunChild, TEMPEST_TASK_GIVE_UP_MS: "600000" } });
+    await first.waitForStderr(/task A#0 joined/);
+    first.proc.kill("SIGKILL");
+    await first.exited;
+    const second = startTempest(["topology", "y", "--port", String(port)], { cwd: dir });
+    await second.waitForStderr(/listening on/, 30_000);
+    const code = await Promise.race([task.exited, Bun.sleep(30_000).then(() => "still running after 30 s")]);
+    expect(code).toBe(1);
+    expect(task.stderr().trimEnd().split("\n").at(-1)).toMatch(new RegExp(`^error: the topology at 127\\.0\\.0\\.1:${port} is another run's \\(this is instance [0-9a-f]+ of topology \`y\`, not [0-9a-f]+, the one the task belongs to\\): leaving$`));
+    expect(second.stderr()).not.toMatch(/task A#0 joined/);
+    second.proc.kill("SIGTERM");
+    expect(await second.exited).toBe(0);
+  }, 60_000);
 });

@@ -103,6 +103,34 @@ export default defineTask({ handle(msg) { if (msg.n === 7) throw new Error("cann
     expect(letters[0].attempts.map((a: { attempt: number; error: string }) => [a.attempt, a.error])).toEqual([[1, "C: cannot handle 7"], [2, "C: cannot handle 7"], [3, "C: cannot handle 7"]]);
   });
 
+  test("a throwing handler: its file:line in the retry's debug log and the dead letter, ISO times; --strict exits 1", async () => {
+    const dir = diamondProject({
+      lines: 20,
+      runtime: "retry = 1\n",
+      tasks: { C: `import { defineTask } from "tempest";
+function check(n: number) {
+  if (n === 7) throw new Error("cannot handle 7");
+}
+export default defineTask({ handle(msg) { check(msg.n); return msg; } });
+` },
+    });
+    const r = await runTempest(["run", "y", "--strict"], { cwd: dir, env: { TEMPEST_LOG_LEVEL: "debug" } });
+    expect(r.stdout).toContain("completed 19, retried 1, dead-lettered 1");
+    expect(r.stderr).toMatch(/debug: message 7 failed \(C: cannot handle 7 at src\/tasks\/c\.ts:3:\d+; src\/tasks\/c\.ts:5:\d+\); attempt 2 in \d+ ms/);
+    const letter = JSON.parse(readFileSync(join(dir, "dead-letter/y.jsonl"), "utf8").trim());
+    expect(letter.where).toMatch(/^src\/tasks\/c\.ts:3:\d+; src\/tasks\/c\.ts:5:\d+$/);
+    const iso = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/;
+    expect(letter.at).toMatch(iso);
+    for (const a of letter.attempts) {
+      expect(a.at).toMatch(iso);
+      expect(a.where).toBe(letter.where);
+    }
+    expect(r.stderr.trimEnd().split("\n").at(-1)).toBe("error: 1 message was dead-lettered (--strict) — see dead-letter/y.jsonl");
+    expect(r.code).toBe(1);
+    // Without --strict the same run is a success.
+    expect((await runTempest(["run", "y"], { cwd: dir })).code).toBe(0);
+  });
+
   test("a handler that never returns for one message: it times out, is retried, then dead-lettered; the run ends", async () => {
     const dir = diamondProject({
       lines: 200,

@@ -20,6 +20,7 @@
  * ancestors of each unresolved join of the root; `tick` visits every session once; failing a
  * root visits its outstanding deliveries; closing a session visits its leases.
  */
+import { backoff } from "../backoff.ts";
 import { Deque } from "./_deque.ts";
 import { compileGraph, type Graph, type GraphTask } from "./_graph.ts";
 import type { AttemptRecord, Effect, Event, PipelineConfig, PipelineStats, TaskStats } from "./types.ts";
@@ -183,7 +184,7 @@ export function step(state: PipelineState, event: Event, now: number): Effect[] 
       onDone(state, event.session, event.delivery, event.outputs);
       break;
     case "fail":
-      onFail(state, event.session, event.delivery, event.error);
+      onFail(state, event.session, event.delivery, event.error, event.where);
       break;
     case "session_closed":
       onSessionClosed(state, event.session);
@@ -298,7 +299,7 @@ function onDone(st: PipelineState, name: string, id: number, outputs: Uint8Array
   addCredits(st, s, 1);
 }
 
-function onFail(st: PipelineState, name: string, id: number, error: string): void {
+function onFail(st: PipelineState, name: string, id: number, error: string, where?: string): void {
   const s = st.sessions.get(name);
   if (!s) return;
   const d = s.leases.get(id);
@@ -307,7 +308,7 @@ function onFail(st: PipelineState, name: string, id: number, error: string): voi
     release(s, d);
     t.errors++;
     removeLive(d.root, d);
-    failRoot(st, d.root, `${t.g.name}: ${error}`);
+    failRoot(st, d.root, `${t.g.name}: ${error}`, where);
   }
   addCredits(st, s, 1);
 }
@@ -452,7 +453,7 @@ function resolveJoins(st: PipelineState, root: Root): void {
 }
 
 /** Fails the current attempt: drops its deliveries, records why, then schedules a retry or dead-letters. */
-function failRoot(st: PipelineState, root: Root, reason: string): void {
+function failRoot(st: PipelineState, root: Root, reason: string, where?: string): void {
   const live = root.live;
   for (let i = 0; i < live.length; i++) {
     const d = live[i]!;
@@ -473,19 +474,19 @@ function failRoot(st: PipelineState, root: Root, reason: string): void {
     root.joinsPending = st.graph.joins.length;
   }
   unlinkRunning(st, root);
-  (root.records ??= []).push({ attempt: root.attempt, error: reason, at: st.now });
+  (root.records ??= []).push(where ? { attempt: root.attempt, error: reason, at: st.now, where } : { attempt: root.attempt, error: reason, at: st.now });
   st.failed++;
   const cfg = st.config;
   if (root.attempt < cfg.retry + 1) {
     root.retries++;
     const b = cfg.backoff;
-    const delayMs = Math.min(b.maxMs, b.initialMs * Math.pow(b.factor, root.retries - 1));
+    const delayMs = backoff(b, root.retries);
     root.state = BACKOFF;
     root.retryAt = st.now + delayMs;
     root.heapSeq = st.nextHeapSeq++;
     heapPush(st.backoff, root);
     st.retried++;
-    st.out.push({ type: "retry", rootId: root.id, attempt: root.attempt + 1, error: reason, delayMs });
+    st.out.push(where ? { type: "retry", rootId: root.id, attempt: root.attempt + 1, error: reason, delayMs, where } : { type: "retry", rootId: root.id, attempt: root.attempt + 1, error: reason, delayMs });
   } else {
     st.roots.delete(root.id);
     st.deadLettered++;

@@ -3,6 +3,8 @@
  * events go in, effects come out, and the topology role carries the effects out.
  */
 
+import type { BackoffRules } from "../backoff.ts";
+
 /** One task of a topology, as the validated DAG describes it. */
 export interface TaskSpec {
   name: string;
@@ -23,8 +25,8 @@ export interface PipelineConfig {
   retry: number;
   /** Root messages in flight (including those waiting for a retry). */
   maxPending: number;
-  /** Delay before retry k (k = 1..): min(maxMs, initialMs * factor^(k-1)). */
-  backoff: { initialMs: number; maxMs: number; factor: number };
+  /** Delay before retry k (k = 1..): `backoff(rules, k)` of core/backoff.ts. */
+  backoff: BackoffRules;
   /** A delivery held by one session longer than this is requeued for another session. */
   leaseMs: number;
   /** Builds the payload of a join="all" delivery. */
@@ -38,7 +40,8 @@ export type Event =
   /** The session can take n more deliveries. */
   | { type: "credits"; session: string; n: number }
   | { type: "done"; session: string; delivery: number; outputs: Uint8Array[] }
-  | { type: "fail"; session: string; delivery: number; error: string }
+  /** `where`: the user's stack frames (file:line:col, innermost first, `; `-separated), when the task sent them. */
+  | { type: "fail"; session: string; delivery: number; error: string; where?: string }
   | { type: "session_closed"; session: string }
   | { type: "tick" };
 
@@ -50,13 +53,15 @@ export type Effect =
   /** Give up: write it to the dead-letter destination, then ack. */
   | { type: "dead_letter"; rootId: string; payload: Uint8Array; error: string; attempts: AttemptRecord[] }
   /** Informational (logs/stats): the root failed and attempt number `attempt` will run after `delayMs`. */
-  | { type: "retry"; rootId: string; attempt: number; error: string; delayMs: number };
+  | { type: "retry"; rootId: string; attempt: number; error: string; delayMs: number; where?: string };
 
 export interface AttemptRecord {
   attempt: number;
   error: string;
   /** The `now` of the step that failed the attempt. */
   at: number;
+  /** The user's stack frames that threw, when a task reported them. */
+  where?: string;
 }
 
 export interface TaskStats {

@@ -60,6 +60,8 @@ export async function loadProject(opts: LoadOptions): Promise<LoadResult> {
     return p;
   };
 
+  // Topologies that failed to load: their names are unknown, so Runtime.toml naming them is not a second error.
+  let unloaded = 0;
   for (const [i, m] of memberPaths.entries()) {
     if (typeof m !== "string") continue;
     const memberFile = resolve(root, m);
@@ -94,6 +96,7 @@ export async function loadProject(opts: LoadOptions): Promise<LoadResult> {
         ? await loadModuleTopology(root, member, doc, t, decl, importOnce, problems, show)
         : await loadTomlTopology(root, member, doc, t, decl, opts.importTasks ?? true, importOnce, problems, show);
       if (draft) drafts.push(draft);
+      else unloaded++;
     }
   }
 
@@ -114,6 +117,7 @@ export async function loadProject(opts: LoadOptions): Promise<LoadResult> {
     topologies: [...seen.values()].map((d) => ({ name: d.name, tasks: d.tasks.map((t) => t.name) })),
     env: opts.env,
     sets: opts.sets,
+    incomplete: unloaded > 0,
   });
   problems.push(...layered.problems);
   const topologies: Topology[] = [];
@@ -137,6 +141,8 @@ export interface LayerRuntimeOptions {
   topologies: Array<{ name: string; tasks: string[] }>;
   env?: Record<string, string | undefined>;
   sets?: string[];
+  /** Some topology failed to load (its own problem says why): do not also call its name unknown. */
+  incomplete?: boolean;
 }
 
 /**
@@ -164,7 +170,7 @@ export function layerRuntime(opts: LayerRuntimeOptions): { runtimes: Map<string,
     if (eachName === "task") return byName.get(path[1] ?? "") ?? [];
     return [];
   };
-  if (runtimeLoc) problems.push(...checkRuntimeNames(runtimeData, runtimeLoc, names));
+  if (runtimeLoc) problems.push(...checkRuntimeNames(runtimeData, runtimeLoc, names, opts.incomplete ?? false));
   const flags = overridesFromFlags(opts.sets ?? []);
   problems.push(...flags.problems);
   problems.push(...applyOverrides(runtimeData, [...overridesFromEnv(opts.env ?? {}), ...flags.overrides], runtimeSchema, names));
@@ -217,16 +223,18 @@ async function loadModuleTopology(
   const file = resolve(root, decl.mod as string);
   const imported = await importOnce(file);
   if (!imported.ok) {
-    problems.push(imported.problem.message === "module not found"
+    problems.push(imported.missing
       ? { ...where, code: "E_MODULE_LOAD", severity: "error", message: `\`mod\` names ${decl.mod as string}, which does not exist`, hint: imported.problem.hint }
       : { ...imported.problem, file: show(imported.problem.file) });
     return undefined;
   }
   const def = imported.ns.default as Record<string, unknown> | undefined;
   const shown = show(file);
-  const shapeProblem = (message: string, hint: string) => problems.push({ file: shown, code: "E_MODULE_SHAPE", severity: "error", message, hint });
+  // A module's shape problems point at its default export (or its defineTopology call).
+  const at = sourcePosition(file, [/^export default\b/m, /\bdefineTopology\s*\(/]);
+  const shapeProblem = (message: string, hint: string) => problems.push({ file: shown, ...at, code: "E_MODULE_SHAPE", severity: "error", message, hint });
   if (typeof def !== "object" || def === null || def.kind !== "tempest.topology") {
-    shapeProblem("the default export is not a topology", 'end the module with `export default defineTopology({ name, tasks, graph })` (import { defineTopology } from "tempest")');
+    shapeProblem(def === undefined ? "the module has no default export" : "the default export is not a topology", 'end the module with `export default defineTopology({ name, tasks, graph })` (import { defineTopology } from "tempest")');
     return undefined;
   }
   if (typeof def.name !== "string" || def.name === "") return void shapeProblem("the topology has no `name`", 'give it one: defineTopology({ name: "wordcount", … })');
@@ -244,8 +252,9 @@ async function loadModuleTopology(
   }
   const graph = parseGraph(def.graph);
   const { dag, problems: dagProblems } = validateDag(tasks.map((x) => x.name), graph);
+  const graphAt = sourcePosition(file, [/\bgraph\s*:/, /^export default\b/m]);
   for (const p of dagProblems) {
-    problems.push({ file: shown, code: p.code, severity: p.severity, message: `topology \`${def.name}\`: ${p.message}`, hint: p.hint });
+    problems.push({ file: shown, ...graphAt, code: p.code, severity: p.severity, message: `topology \`${def.name}\`: ${p.message}`, hint: p.hint });
   }
   return { name: def.name, member: member.name, file, kind: "module", graph: def.graph, dag, tasks, where: { file: shown } };
 }
@@ -284,7 +293,7 @@ async function loadTomlTopology(
     if (importTasks) {
       const imported = await importOnce(file);
       if (!imported.ok) {
-        if (imported.problem.message === "module not found") err([...path, "type"], `task \`${td.name}\`: type ${td.type} does not resolve to a file`, "check the path; it is relative to the project root", "E_MODULE_LOAD");
+        if (imported.missing) err([...path, "type"], `task \`${td.name}\`: type ${td.type} does not resolve to a file`, "check the path; it is relative to the project root", "E_MODULE_LOAD");
         else problems.push({ ...imported.problem, file: show(imported.problem.file) });
         continue;
       }
@@ -313,12 +322,13 @@ async function loadTomlTopology(
 }
 
 /** Runtime.toml may only configure topologies and tasks that exist. */
-function checkRuntimeNames(data: Record<string, unknown>, loc: Located, names: (each: string, path: string[]) => string[]): Problem[] {
+function checkRuntimeNames(data: Record<string, unknown>, loc: Located, names: (each: string, path: string[]) => string[], incomplete: boolean): Problem[] {
   const problems: Problem[] = [];
   const topologies = (data.topology ?? {}) as Record<string, Record<string, unknown>>;
   const known = names("topology", []);
   for (const [name, cfg] of Object.entries(topologies)) {
     if (!known.includes(name)) {
+      if (incomplete) continue;
       problems.push({ file: loc.file, ...loc.locate(["topology", name]), code: "E_UNKNOWN_TOPOLOGY", severity: "error", message: `[topology.${name}] configures a topology that the project does not define`, hint: didYouMean(name, known) || `known topologies: ${known.join(", ") || "none"}` });
       continue;
     }
@@ -342,4 +352,22 @@ export function findProjectRoot(start: string): string | undefined {
     if (up === dir) return undefined;
     dir = up;
   }
+}
+
+/** Line and column (1-based) of the first pattern found in a source file; line 1 col 1 else. */
+function sourcePosition(file: string, patterns: RegExp[]): { line: number; col: number } {
+  let text = "";
+  try {
+    text = readFileSync(file, "utf8");
+  } catch {
+    return { line: 1, col: 1 };
+  }
+  for (const re of patterns) {
+    const m = re.exec(text);
+    if (!m) continue;
+    const before = text.slice(0, m.index);
+    const line = before.split("\n").length;
+    return { line, col: m.index - before.lastIndexOf("\n") };
+  }
+  return { line: 1, col: 1 };
 }

@@ -40,6 +40,8 @@ export type SourceConfig =
   | {
       type: "redis-stream";
       uri: string;
+      /** Where `uri` came from (DESIGN.md §1 chain): the settings (Runtime.toml, TEMPEST__…, --set), TEMPEST_REDIS_URL, or the built-in default. */
+      uriFrom?: "settings" | "TEMPEST_REDIS_URL" | "default";
       key: string;
       group: string;
       consumer?: string;

@@ -1,7 +1,8 @@
 import { existsSync } from "node:fs";
 import type { Problem } from "../errors.ts";
 
-export type ImportResult = { ok: true; ns: Record<string, unknown> } | { ok: false; problem: Problem };
+/** `missing`: the file does not exist (callers word that themselves; never match the message). */
+export type ImportResult = { ok: true; ns: Record<string, unknown> } | { ok: false; problem: Problem; missing?: true };
 
 /**
  * Imports a user's module and turns every way it can fail (missing file, syntax error,
@@ -10,7 +11,7 @@ export type ImportResult = { ok: true; ns: Record<string, unknown> } | { ok: fal
  */
 export async function importUserModule(file: string): Promise<ImportResult> {
   if (!existsSync(file)) {
-    return { ok: false, problem: { file, code: "E_MODULE_LOAD", severity: "error", message: "module not found", hint: "check the path; paths are relative to the project root (the folder of Project.toml)" } };
+    return { ok: false, missing: true, problem: { file, code: "E_MODULE_LOAD", severity: "error", message: "module not found", hint: "check the path; paths are relative to the project root (the folder of Project.toml)" } };
   }
   try {
     return { ok: true, ns: (await import(file)) as Record<string, unknown> };

@@ -51,10 +51,11 @@ export function resolveTopologyRuntime(
       runtime.source = sourceWithDefaults(root, type, source, env);
       if (runtime.source.type === "redis-stream") {
         try {
-          parseRedisUrl(runtime.source.uri, "uri");
+          parseRedisUrl(runtime.source.uri, runtime.source.uriFrom === "TEMPEST_REDIS_URL" ? "uri (from TEMPEST_REDIS_URL)" : "uri");
         } catch (e) {
           const err = e as TempestError;
-          problems.push({ ...at("uri"), code: "E_CONFIG_INVALID", severity: "error", message: `[topology.${name}.source] ${err.message}`, hint: err.hint });
+          const where = runtime.source.uriFrom === "TEMPEST_REDIS_URL" ? at("type") : at("uri");
+          problems.push({ ...where, code: "E_CONFIG_INVALID", severity: "error", message: `[topology.${name}.source] ${err.message}`, hint: err.hint });
         }
       }
     }
@@ -85,7 +86,9 @@ function sourceWithDefaults(root: string, type: SourceType, s: Record<string, un
     case "redis-stream":
       return {
         type,
-        uri: (s.uri as string) ?? env.TEMPEST_REDIS_URL ?? DEFAULT_REDIS_URL,
+        // Runtime.toml (or --set) > TEMPEST_REDIS_URL > default: the same chain as `status`.
+        uri: (s.uri as string | undefined) ?? (env.TEMPEST_REDIS_URL || DEFAULT_REDIS_URL),
+        uriFrom: s.uri !== undefined ? "settings" : env.TEMPEST_REDIS_URL ? "TEMPEST_REDIS_URL" : "default",
         key: s.key as string,
         group: s.group as string,
         consumer: s.consumer as string | undefined,

@@ -21,7 +21,8 @@ export interface DeadLetter {
   /** The CBOR payload, or the raw text for a message that never decoded. */
   payload: Uint8Array | string;
   error: string;
-  attempts: Array<{ attempt: number; error: string; at: number }>;
+  /** Every attempt: why it failed, when (ISO 8601), and the user's stack frames when known. */
+  attempts: Array<{ attempt: number; error: string; at: string; where?: string }>;
 }
 
 export interface SourceHealth {

@@ -1,3 +1,4 @@
+import type { BackoffRules as CoreBackoffRules } from "../backoff.ts";
 import { resolveTempestHome } from "../tempest-home.ts";
 import { constants } from "node:os";
 import { isAbsolute, resolve } from "node:path";
@@ -10,10 +11,8 @@ import { isAbsolute, resolve } from "node:path";
 export const RESTART_MODES = ["always", "on-failure", "never"] as const;
 export type RestartMode = (typeof RESTART_MODES)[number];
 
-export interface BackoffRules {
-  initialMs: number;
-  maxMs: number;
-  factor: number;
+/** The core formula's rules (core/backoff.ts) plus when a stable run resets them. */
+export interface BackoffRules extends Omit<CoreBackoffRules, "jitter"> {
   /** A run at least this long starts the next backoff from `initialMs` again. */
   resetAfterMs: number;
 }

@@ -239,7 +239,7 @@ describe("rate limit", () => {
   test("a start by command resets the counters of a fatal instance", () => {
     let s = start(rules({ limit: { restarts: 0, windowMs: 1000 } }));
     s = run(s, [[crash, 5], [{ type: "start" }, 10]]).state;
-    expect(s).toMatchObject({ phase: "starting", restarts: 0, crashes: [], unstable: 0, reason: null, delayMs: 100 });
+    expect(s).toMatchObject({ phase: "starting", restarts: 0, crashes: [], unstable: 0, reason: null, streak: 0, delayMs: 100 });
   });
 });
 

@@ -1,3 +1,4 @@
+import { backoff } from "../backoff.ts";
 import type { ProcessSpec } from "./config.ts";
 
 /**
@@ -38,6 +39,8 @@ export interface InstanceState {
    * count still ends it: a process crashing every 1.5 s forever goes fatal.
    */
   unstable: number;
+  /** Restarts scheduled since the last stable run; the next one is `backoff()` retry streak + 1. */
+  streak: number;
   /** The next backoff delay before jitter. */
   delayMs: number;
   startedAt: number | null;
@@ -83,7 +86,7 @@ export const JITTER = 0.1;
 
 export function initialState(rules: RestartRules, seed = 1): InstanceState {
   return {
-    rules, phase: "stopped", restarts: 0, crashes: [], unstable: 0, delayMs: rules.backoff.initialMs,
+    rules, phase: "stopped", restarts: 0, crashes: [], unstable: 0, streak: 0, delayMs: backoff(rules.backoff, 1),
     startedAt: null, retryAt: null, lastExit: null, reason: null, afterStop: "stop", killed: false,
     seed: seed >>> 0 || 1,
   };
@@ -127,7 +130,7 @@ export function step(s: InstanceState, e: PolicyEvent, now: number): StepResult 
 /** A start by a command: counters and the crash window begin afresh. */
 function launch(s: InstanceState): StepResult {
   return {
-    state: { ...s, phase: "starting", restarts: 0, crashes: [], unstable: 0, delayMs: s.rules.backoff.initialMs, retryAt: null, reason: null, afterStop: "stop", killed: false },
+    state: { ...s, phase: "starting", restarts: 0, crashes: [], unstable: 0, streak: 0, delayMs: backoff(s.rules.backoff, 1), retryAt: null, reason: null, afterStop: "stop", killed: false },
     actions: [{ type: "timer", at: null }, { type: "spawn" }],
   };
 }
@@ -160,14 +163,15 @@ function onExit(s: InstanceState, exit: ExitStatus, now: number): StepResult {
  * of crashes without a stable run in between ends fatal too, however far backoff spreads it.
  */
 function afterCrash(s: InstanceState, now: number, what: string): StepResult {
-  const { limit, backoff } = s.rules;
+  const { limit } = s.rules;
+  const { resetAfterMs } = s.rules.backoff;
   const crashes = [...s.crashes.filter((t) => now - t < limit.windowMs), now];
   const ranFor = s.startedAt === null ? 0 : now - s.startedAt;
-  const unstable = ranFor >= backoff.resetAfterMs ? 1 : s.unstable + 1;
+  const unstable = ranFor >= resetAfterMs ? 1 : s.unstable + 1;
   const reason = crashes.length > limit.restarts
     ? `${crashes.length} crashes within ${formatMs(limit.windowMs)} (limit ${limit.restarts}); last: ${what}`
     : unstable > limit.restarts
-      ? `${unstable} crashes in a row, none after running ${formatMs(backoff.resetAfterMs)} or more (limit ${limit.restarts}); last: ${what}`
+      ? `${unstable} crashes in a row, none after running ${formatMs(resetAfterMs)} or more (limit ${limit.restarts}); last: ${what}`
       : null;
   if (reason) {
     return { state: { ...s, crashes, unstable, phase: "fatal", startedAt: null, retryAt: null, reason }, actions: [{ type: "timer", at: null }], note: `giving up: ${reason}` };
@@ -176,14 +180,14 @@ function afterCrash(s: InstanceState, now: number, what: string): StepResult {
 }
 
 function scheduleRetry(s: InstanceState, now: number, what: string): StepResult {
-  const { backoff } = s.rules;
+  const rules = s.rules.backoff;
   const ranFor = s.startedAt === null ? 0 : now - s.startedAt;
-  const base = ranFor >= backoff.resetAfterMs ? backoff.initialMs : s.delayMs;
+  const streak = ranFor >= rules.resetAfterMs ? 1 : s.streak + 1;
   const [r, seed] = random(s.seed);
-  const delay = Math.round(base * (1 - JITTER * r));
+  const delay = Math.round(backoff({ ...rules, jitter: JITTER }, streak, r));
   const retryAt = now + delay;
   return {
-    state: { ...s, phase: "backoff", startedAt: null, retryAt, seed, delayMs: Math.min(backoff.maxMs, base * backoff.factor) },
+    state: { ...s, phase: "backoff", startedAt: null, retryAt, seed, streak, delayMs: backoff(rules, streak + 1) },
     actions: [{ type: "timer", at: retryAt }],
     note: `${what}; restarting in ${formatMs(delay)}`,
   };

@@ -1,3 +1,4 @@
+import { type BackoffRules, createBackoff } from "../../core/backoff.ts";
 import { join } from "node:path";
 import type { AssignmentDoc } from "../../core/cluster/model.ts";
 import { fence, parseAssignment } from "../../core/cluster/fence.ts";
@@ -18,8 +19,7 @@ import { agentRecord, processesDoc } from "./report.ts";
 import { listenForWakeups } from "./wake.ts";
 
 /** A refused artifact is tried again after this, doubling up to the cap. */
-const RETRY_MIN_MS = 2_000;
-const RETRY_MAX_MS = 60_000;
+const ARTIFACT_RETRY: BackoffRules = { initialMs: 2_000, maxMs: 60_000, factor: 2 };
 
 /**
  * `tempest agent` (DESIGN.md §8): registers, reconciles its processes to the newest assignment
@@ -56,7 +56,7 @@ export async function runAgentRole(opts: AgentOptions, log: Logger = createLogge
   let latest: AssignmentDoc | null = null;
   let running: Promise<void> | null = null;
   let retryAt = 0;
-  let retryMs = RETRY_MIN_MS;
+  const artifactRetry = createBackoff(ARTIFACT_RETRY);
   let stopping = false;
   const saidStale = new Set<number>();
   let saidBad = "";
@@ -71,11 +71,10 @@ export async function runAgentRole(opts: AgentOptions, log: Logger = createLogge
       if (applied !== doc.generation) log.info(`applied generation ${doc.generation}: ${reconciler.planned.size} of ${doc.processes.length} process(es) assigned${problems.length ? `, ${problems.length} waiting for their artifact` : ""}`);
       applied = doc.generation;
       if (problems.length) {
-        retryAt = Date.now() + retryMs;
-        retryMs = Math.min(retryMs * 2, RETRY_MAX_MS);
+        retryAt = Date.now() + artifactRetry.next();
       } else {
         retryAt = 0;
-        retryMs = RETRY_MIN_MS;
+        artifactRetry.reset();
       }
       if (latest === doc) break;
     }

@@ -1,10 +1,12 @@
+import { type BackoffRules, backoff } from "../../core/backoff.ts";
 import type { Redis, RedisOptions } from "ioredis";
 import { TempestError } from "../../core/errors.ts";
 import { parseRedisUrl } from "../../core/config/redis-url.ts";
 
 export { parseRedisUrl };
 
-const RETRY_CAP_MS = 5_000;
+/** ioredis counts `times` from 1: 100 ms, 200 ms, … up to 5 s. */
+const RETRY: BackoffRules = { initialMs: 100, maxMs: 5_000, factor: 2, jitter: 0.1 };
 
 /**
  * An ioredis connection that survives outages (DESIGN.md §7): commands wait in the offline
@@ -32,7 +34,7 @@ export async function connectRedis(uri: string, opts: { name: string; where: str
     maxRetriesPerRequest: null,
     enableOfflineQueue: true,
     connectionName: opts.name,
-    retryStrategy: (times) => Math.min(50 * 2 ** times, RETRY_CAP_MS),
+    retryStrategy: (times) => backoff(RETRY, times, Math.random()),
   };
   const redis = new RedisClient(options);
   let lastError = "";

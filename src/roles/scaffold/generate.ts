@@ -1,4 +1,5 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { findTopologyNamed } from "../../core/project/find.ts";
 import { dirname, join, relative } from "node:path";
 import { TempestError } from "../../core/errors.ts";
 import type { Project, Topology } from "../../core/project/model.ts";
@@ -95,9 +96,7 @@ function pickTopology(project: Project, name: string | undefined): Topology {
     if (project.topologies.length === 1) return project.topologies[0] as Topology;
     throw new TempestError("E_USAGE", `the project has ${names.length} topologies: which one gets the task?`, { hint: names.length ? `pass --topology, one of: ${names.join(", ")}` : "add a topology first: tempest generate topology <name>" });
   }
-  const t = project.topologies.find((x) => x.name === name);
-  if (!t) throw new TempestError("E_UNKNOWN_TOPOLOGY", `no topology named \`${name}\``, { hint: didYouMean(name, names) || `known topologies: ${names.join(", ") || "none"}` });
-  return t;
+  return findTopologyNamed(project.topologies, name);
 }
 
 function pickMember(project: Project, name: string | undefined): Project["members"][number] {

@@ -17,7 +17,8 @@ export class DeadLetterFile {
       this.ready = true;
     }
     const message = typeof letter.payload === "string" ? letter.payload : safeDecode(letter.payload);
-    const line = { topology: this.topology, id: letter.id, message, error: letter.error, attempts: letter.attempts, at: new Date().toISOString() };
+    const where = letter.attempts[letter.attempts.length - 1]?.where;
+    const line = { topology: this.topology, id: letter.id, message, error: letter.error, ...(where ? { where } : {}), attempts: letter.attempts, at: new Date().toISOString() };
     appendFileSync(this.path, `${JSON.stringify(line)}\n`);
   }
 }

@@ -204,7 +204,7 @@ export class RedisStreamSource implements Source {
     // The original fields, read back (the entry is still in the stream while it is pending).
     const original = (await this.cmd.xrange(this.cfg.key, letter.id, letter.id)) as Array<[string, string[]]>;
     const fields = original[0]?.[1] ?? ["payload", typeof letter.payload === "string" ? letter.payload : JSON.stringify(safeDecode(letter.payload))];
-    await this.cmd.xadd(deadLetterStream(this.cfg.key), "*", ...fields, "id", letter.id, "error", letter.error, "attempts", JSON.stringify(letter.attempts), "topology", this.topology);
+    await this.cmd.xadd(deadLetterStream(this.cfg.key), "*", ...deadLetterFields(fields, letter, this.topology));
   }
 
   async close(): Promise<void> {
@@ -237,4 +237,31 @@ function safeDecode(bytes: Uint8Array): unknown {
   } catch {
     return Buffer.from(bytes).toString("base64");
   }
+}
+
+/** Prefix of every field tempest adds to a dead letter; README "Dead letters" documents the layout. */
+export const DEAD_LETTER_PREFIX = "tempest.";
+
+/**
+ * A dead letter's fields: the entry's own fields unchanged, then tempest's, each prefixed so
+ * none can collide with the entry's (an entry may well have an `id` or an `error`). An entry
+ * replayed from a `:dead` stream brings the older letter's `tempest.*` fields: those are
+ * replaced, not repeated.
+ */
+export function deadLetterFields(entry: string[], letter: DeadLetter, topology: string): string[] {
+  const out: string[] = [];
+  for (let i = 0; i + 1 < entry.length; i += 2) {
+    if (!(entry[i] as string).startsWith(DEAD_LETTER_PREFIX)) out.push(entry[i] as string, entry[i + 1] as string);
+  }
+  const last = letter.attempts[letter.attempts.length - 1];
+  const meta: Array<[string, string | undefined]> = [
+    ["id", letter.id],
+    ["topology", topology],
+    ["error", letter.error],
+    ["where", last?.where],
+    ["attempts", JSON.stringify(letter.attempts)],
+    ["at", new Date().toISOString()],
+  ];
+  for (const [k, v] of meta) if (v !== undefined) out.push(DEAD_LETTER_PREFIX + k, v);
+  return out;
 }

@@ -14,6 +14,8 @@ import { advertisedHost, register, registryUrl } from "../registry/registry.ts";
 import { VERSION } from "../../version.ts";
 
 const DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0";
+/** How long a task of `tempest run` waits for an unreachable topology before it leaves. */
+const RUN_TASK_GIVE_UP_MS = 5_000;
 
 export interface TaskRoleOptions {
   topology: Topology;
@@ -48,6 +50,11 @@ export async function runTaskRole(opts: TaskRoleOptions): Promise<void> {
     handlerTimeoutMs: topology.runtime.message.timeout,
     log,
     token: process.env.TEMPEST_TOKEN || undefined,
+    // Started by `tempest run` at a fixed address: it belongs to that run's topology and gives
+    // up when it is gone. A discovering task (a cluster) keeps waiting: its topology may move.
+    belongsToRun: process.env.TEMPEST_PARENT_PID && !discovery
+      ? { instance: process.env.TEMPEST_TOPOLOGY_INSTANCE || undefined, giveUpMs: Number(process.env.TEMPEST_TASK_GIVE_UP_MS) || RUN_TASK_GIVE_UP_MS }
+      : undefined,
   });
   const registration = uri
     ? await register({
@@ -65,6 +72,8 @@ export async function runTaskRole(opts: TaskRoleOptions): Promise<void> {
   await worker.finished;
   discovery?.close();
   await registration?.stop();
+  const gaveUp = worker.gaveUp();
+  if (gaveUp) throw new TempestError("E_UNREACHABLE", gaveUp, { exitCode: 1 });
 }
 
 export function findTask(topology: Topology, name: string): TaskInfo {

@@ -3,6 +3,8 @@ import { DEFAULT_MAX_FRAME, decodeCbor, encodeCbor, isCodecError } from "../../c
 import type { Deliver } from "../../protocol/topology-task.ts";
 import { PROTOCOL_VERSION, parseTopologyToTask } from "../../protocol/topology-task.ts";
 import type { TaskContext, TaskDefinition } from "../../sdk/index.ts";
+import { type BackoffRules, createBackoff } from "../../core/backoff.ts";
+import { userFrames } from "../../core/text/stack.ts";
 import { clock } from "../clock.ts";
 import { FramedConnection } from "../connection.ts";
 import { proofFor } from "../../core/auth.ts";
@@ -27,6 +29,12 @@ export interface TaskWorkerOptions {
   log: Logger;
   /** TEMPEST_TOKEN, to answer the topology's challenge (DESIGN.md §11). */
   token?: string;
+  /**
+   * A task `tempest run` started belongs to ONE topology instance: the one given here, else
+   * the first that welcomes it. Another instance (a new run on the same port) refuses it, and
+   * it leaves. Unset (by hand, `--discover`): it follows whatever topology answers.
+   */
+  belongsToRun?: { instance?: string; giveUpMs: number };
 }
 
 export interface TopologyAddress {
@@ -44,11 +52,12 @@ export function fixedAddress(address: TopologyAddress): AddressResolver {
 export interface TaskWorkerHandle {
   /** Resolves when the worker has stopped (shutdown from the topology, or stop()). */
   finished: Promise<void>;
+  /** Why it gave up, once `finished` resolved after giving up (a task of `tempest run` only). */
+  gaveUp(): string | undefined;
   stop(reason: string): Promise<void>;
 }
 
-const RECONNECT_MIN_MS = 100;
-const RECONNECT_MAX_MS = 5_000;
+const RECONNECT: BackoffRules = { initialMs: 100, maxMs: 5_000, factor: 2, jitter: 0.1 };
 /** A host whose link is down would otherwise hold a connect for the kernel's SYN timeout (minutes). */
 const CONNECT_TIMEOUT_MS = 3_000;
 const STOP_GRACE_MS = 10_000;
@@ -73,11 +82,14 @@ class TaskWorker {
   private running = 0;
   private stopping = false;
   private stopped = false;
-  private reconnectDelay = RECONNECT_MIN_MS;
+  private readonly reconnect = createBackoff(RECONNECT);
   private unreachableSince?: number;
   /** The address of the current (or last) connection attempt. */
   private address: TopologyAddress = { host: "?", port: 0 };
   private waitingSaid = false;
+  private gaveUpReason?: string;
+  /** The topology instance this worker belongs to (belongsToRun only). */
+  private instanceOf?: string;
   private resolveFinished!: () => void;
   private readonly finished = new Promise<void>((r) => (this.resolveFinished = r));
   private heartbeatTimer?: ReturnType<typeof setInterval>;
@@ -87,11 +99,19 @@ class TaskWorker {
     // A little more than the concurrency, so the next message is here when a handler finishes.
     // Enough in flight that each socket write and read carries a batch of frames.
     this.prefetch = Math.max(opts.concurrency * 2, PREFETCH);
+    this.instanceOf = opts.belongsToRun?.instance;
+  }
+
+  /** A task of `tempest run` that cannot reach its topology stops; nobody else would stop it. */
+  private giveUp(reason: string): void {
+    if (this.stopping) return;
+    this.gaveUpReason = reason;
+    void this.stop(reason);
   }
 
   start(): TaskWorkerHandle {
     this.connect();
-    return { finished: this.finished, stop: (reason) => this.stop(reason) };
+    return { finished: this.finished, stop: (reason) => this.stop(reason), gaveUp: () => this.gaveUpReason };
   }
 
   private connect(): void {
@@ -100,8 +120,13 @@ class TaskWorker {
   }
 
   private retryLater(): void {
-    setTimeout(() => this.connect(), this.reconnectDelay);
-    this.reconnectDelay = Math.min(this.reconnectDelay * 2, RECONNECT_MAX_MS);
+    const run = this.opts.belongsToRun;
+    if (run && this.unreachableSince !== undefined && Date.now() - this.unreachableSince >= run.giveUpMs) {
+      const { host, port } = this.address;
+      this.giveUp(`no topology answered at ${host}:${port} for ${+(run.giveUpMs / 1000).toFixed(1)} s: giving up (this task was started by tempest run, whose topology is gone)`);
+      return;
+    }
+    setTimeout(() => this.connect(), this.reconnect.next());
   }
 
   private async resolveAndConnect(): Promise<void> {
@@ -176,11 +201,13 @@ class TaskWorker {
         conn.send({
           type: "hello", version: PROTOCOL_VERSION, role: "task", topology: this.opts.topology, task: this.opts.task, instance: this.opts.instance, pid: process.pid,
           ...(this.opts.token ? { proof: proofFor(this.opts.token, msg.nonce) } : {}),
+          ...(this.instanceOf ? { topology_instance: this.instanceOf } : {}),
         });
         return;
       case "welcome":
+        if (this.opts.belongsToRun && !this.instanceOf) this.instanceOf = msg.instance;
         this.conn = conn;
-        this.reconnectDelay = RECONNECT_MIN_MS;
+        this.reconnect.reset();
         if (this.unreachableSince !== undefined) {
           this.opts.log.info(`connected to the topology after ${Date.now() - this.unreachableSince} ms`);
           this.unreachableSince = undefined;
@@ -195,9 +222,14 @@ class TaskWorker {
         }, msg.heartbeat_ms);
         return;
       case "reject":
+        if (msg.code === "instance" && this.opts.belongsToRun) {
+          conn.destroy();
+          this.giveUp(`the topology at ${this.address.host}:${this.address.port} is another run's (${msg.reason}): leaving`);
+          return;
+        }
         // Said once per outage: a refused task retries with backoff like an unreachable one.
         if (this.unreachableSince === undefined) {
-          const hint = /authentication/.test(msg.reason) ? (this.opts.token ? " (is TEMPEST_TOKEN the same as the topology's?)" : " (set TEMPEST_TOKEN in this task's environment)") : "";
+          const hint = msg.code === "auth" ? (this.opts.token ? " (is TEMPEST_TOKEN the same as the topology's?)" : " (set TEMPEST_TOKEN in this task's environment)") : "";
           this.opts.log.error(`the topology refused this task: ${msg.reason}${hint}; retrying`);
         }
         this.unreachableSince ??= Date.now();
@@ -246,7 +278,7 @@ class TaskWorker {
     try {
       result = this.opts.definition.handle(decodeCbor(d.msg), ctx);
     } catch (e) {
-      this.answer(generation, { type: "fail", delivery: d.delivery, error: errorText(e), ms: performance.now() - t0 });
+      this.answer(generation, failure(d.delivery, e, t0));
       return;
     }
     if (!isThenable(result)) {
@@ -255,7 +287,7 @@ class TaskWorker {
     }
     withTimeout(result, this.opts.handlerTimeoutMs).then(
       (value) => this.answer(generation, this.doneOrFail(d.delivery, value, t0)),
-      (e) => this.answer(generation, { type: "fail", delivery: d.delivery, error: errorText(e), ms: performance.now() - t0 }),
+      (e) => this.answer(generation, failure(d.delivery, e, t0)),
     );
   }
 
@@ -335,7 +367,13 @@ function errorText(e: unknown): string {
   return typeof e === "string" ? e : JSON.stringify(e) ?? String(e);
 }
 
-type Answer = { type: "done"; delivery: number; outputs: Uint8Array[]; ms: number } | { type: "fail"; delivery: number; error: string; ms: number };
+type Answer = { type: "done"; delivery: number; outputs: Uint8Array[]; ms: number } | { type: "fail"; delivery: number; error: string; ms: number; where?: string };
+
+/** A handler's error as the topology gets it: the message, and where in the user's files it was thrown. */
+function failure(delivery: number, e: unknown, t0: number): Answer {
+  const where = e instanceof Error ? userFrames(e.stack, process.cwd()) : "";
+  return { type: "fail", delivery, error: errorText(e), ms: performance.now() - t0, ...(where ? { where } : {}) };
+}
 
 function isThenable(v: unknown): v is PromiseLike<unknown> {
   return typeof v === "object" && v !== null && typeof (v as { then?: unknown }).then === "function";

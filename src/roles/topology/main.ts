@@ -6,7 +6,7 @@ import { onStopSignal } from "../signals.ts";
 import { createSource } from "../sources/index.ts";
 import { startTopology, type TopologyHandle } from "./service.ts";
 import { startStatsd } from "./statsd.ts";
-import { formatSummary } from "./summary.ts";
+import { RUN_SUMMARY_ENV, formatSummary } from "./summary.ts";
 import { createKeys } from "../../core/registry/keys.ts";
 import { register, registryUrl } from "../registry/registry.ts";
 import { VERSION } from "../../version.ts";
@@ -57,5 +57,7 @@ export async function runTopologyRole(opts: TopologyRoleOptions): Promise<void> 
   await registration?.stop();
   await statsd?.close();
   if (opts.summaryJson) writeFileSync(opts.summaryJson, JSON.stringify(summary));
+  // `tempest run --strict` reads the run's outcome from here (structured, not from a log line).
+  if (process.env[RUN_SUMMARY_ENV]) writeFileSync(process.env[RUN_SUMMARY_ENV] as string, JSON.stringify(summary));
   log.info(formatSummary(summary).split("\n")[0]);
 }

@@ -1,12 +1,13 @@
+import { randomBytes } from "node:crypto";
 import { createServer, type Server, type Socket } from "node:net";
 import { cborJoinMap, isCodecError } from "../../codec/index.ts";
 import { TempestError } from "../../core/errors.ts";
 import { isLoopback, newNonce, verifyProof } from "../../core/auth.ts";
-import { capacity, createPipeline, isIdle, stats, step, type Effect, type PipelineState, type TaskSpec } from "../../core/pipeline/index.ts";
+import { capacity, createPipeline, isIdle, stats, step, type AttemptRecord, type Effect, type PipelineState, type TaskSpec } from "../../core/pipeline/index.ts";
 import type { Topology } from "../../core/project/model.ts";
 import type { Source } from "../../core/sources/types.ts";
 import { Histogram } from "../../core/stats/histogram.ts";
-import { PROTOCOL_VERSION, parseControlToTopology, parseHello, parseTaskToTopology } from "../../protocol/topology-task.ts";
+import { HandshakeRefused, PROTOCOL_VERSION, type RejectCode, parseControlToTopology, parseHello, parseTaskToTopology } from "../../protocol/topology-task.ts";
 import { clock } from "../clock.ts";
 import { FramedConnection } from "../connection.ts";
 import type { Logger } from "../log.ts";
@@ -71,6 +72,12 @@ class TopologyService {
   private server?: Server;
   private port = 0;
   private sessionCounter = 0;
+  /**
+   * Who this topology process is: new for every start, so a task that belonged to an earlier
+   * one (a leftover of another run on the same port) is refused instead of joining. `tempest run`
+   * may choose it (TEMPEST_TOPOLOGY_INSTANCE) and give the same value to its tasks.
+   */
+  readonly instanceId = process.env.TEMPEST_TOPOLOGY_INSTANCE || randomBytes(6).toString("hex");
   private read = 0;
   private deadLetteredAtSource = 0;
   /** Throughput is measured from the first delivery: start-up (tasks connecting) is not work. */
@@ -109,8 +116,9 @@ class TopologyService {
   async listen(): Promise<void> {
     const { host, port, log, source, topology } = this.opts;
     if (!this.opts.token && !isLoopback(host)) {
-      throw new TempestError("E_ROLE_START", `topology \`${topology.name}\` will not listen on ${host} without TEMPEST_TOKEN: anyone who can connect would get its messages`, {
-        exitCode: 1,
+      // A configuration error (DESIGN.md §1): exit 2, like the director's refusal.
+      throw new TempestError("E_CONFIG_INVALID", `topology \`${topology.name}\` will not listen on ${host} without TEMPEST_TOKEN: anyone who can connect would get its messages`, {
+        exitCode: 2,
         hint: "set the same TEMPEST_TOKEN in the environment of the topology and every task, or listen on 127.0.0.1",
       });
     }
@@ -175,7 +183,7 @@ class TopologyService {
         for (const frame of current.conn.decode(chunk)) current = this.onFrame(current, frame);
       } catch (e) {
         // Codec errors and handshake refusals both say what was wrong in their message.
-        this.refuse(current, isCodecError(e) ? e.message : (e as Error).message);
+        this.refuse(current, isCodecError(e) ? e.message : (e as Error).message, e instanceof HandshakeRefused ? e.code : "malformed");
         return;
       }
       this.afterEvents();
@@ -209,26 +217,29 @@ class TopologyService {
   private onHello(peer: Peer & { kind: "pending" }, frame: unknown): Peer {
     const hello = parseHello(frame);
     if (hello.version !== PROTOCOL_VERSION) {
-      throw new Error(`protocol version ${hello.version} is not supported (this topology speaks ${PROTOCOL_VERSION})`);
+      throw new HandshakeRefused("version", `protocol version ${hello.version} is not supported (this topology speaks ${PROTOCOL_VERSION})`);
     }
     if (this.opts.token && !verifyProof(this.opts.token, peer.nonce, hello.proof)) {
-      throw new Error("authentication failed: the hello does not prove knowledge of this topology's TEMPEST_TOKEN");
+      throw new HandshakeRefused("auth", "authentication failed: the hello does not prove knowledge of this topology's TEMPEST_TOKEN");
     }
     this.peers.delete(peer);
     const session = `s${++this.sessionCounter}`;
     if (hello.role === "control") {
       const next: Peer = { kind: "control", conn: peer.conn, addr: peer.addr };
       this.peers.add(next);
-      next.conn.send({ type: "welcome", version: PROTOCOL_VERSION, session, heartbeat_ms: this.heartbeatMs });
+      next.conn.send({ type: "welcome", version: PROTOCOL_VERSION, session, heartbeat_ms: this.heartbeatMs, instance: this.instanceId });
       return next;
     }
-    if (hello.topology !== this.opts.topology.name) throw new Error(`this is topology \`${this.opts.topology.name}\`, not \`${hello.topology}\``);
-    if (!this.opts.topology.dag.tasks.includes(hello.task)) throw new Error(`topology \`${this.opts.topology.name}\` has no task \`${hello.task}\``);
-    if (this.stopping) throw new Error("the topology is stopping");
+    if (hello.topology !== this.opts.topology.name) throw new HandshakeRefused("topology", `this is topology \`${this.opts.topology.name}\`, not \`${hello.topology}\``);
+    if (!this.opts.topology.dag.tasks.includes(hello.task)) throw new HandshakeRefused("task", `topology \`${this.opts.topology.name}\` has no task \`${hello.task}\``);
+    if (hello.topology_instance !== undefined && hello.topology_instance !== this.instanceId) {
+      throw new HandshakeRefused("instance", `this is instance ${this.instanceId} of topology \`${this.opts.topology.name}\`, not ${hello.topology_instance}, the one the task belongs to`);
+    }
+    if (this.stopping) throw new HandshakeRefused("stopping", "the topology is stopping");
     const next: Peer & { kind: "task" } = { kind: "task", conn: peer.conn, addr: peer.addr, session, task: hello.task, instance: hello.instance };
     this.peers.add(next);
     this.sessions.set(session, next);
-    next.conn.send({ type: "welcome", version: PROTOCOL_VERSION, session, heartbeat_ms: this.heartbeatMs });
+    next.conn.send({ type: "welcome", version: PROTOCOL_VERSION, session, heartbeat_ms: this.heartbeatMs, instance: this.instanceId });
     this.run(step(this.pipeline, { type: "session_open", session, task: hello.task }, clock()));
     this.opts.log.info(`task ${hello.task}#${hello.instance} joined from ${peer.addr} (session ${session}, pid ${hello.pid})`);
     return next;
@@ -251,7 +262,7 @@ class TopologyService {
         this.opts.onLatency?.(peer.task, msg.ms);
         this.failFrom = { task: peer.task, instance: peer.instance };
         try {
-          this.run(step(this.pipeline, { type: "fail", session: peer.session, delivery: msg.delivery, error: msg.error }, now));
+          this.run(step(this.pipeline, { type: "fail", session: peer.session, delivery: msg.delivery, error: msg.error, ...(msg.where ? { where: msg.where } : {}) }, now));
         } finally {
           this.failFrom = null;
         }
@@ -283,9 +294,9 @@ class TopologyService {
     }
   }
 
-  private refuse(peer: Peer, reason: string): void {
+  private refuse(peer: Peer, reason: string, code: RejectCode): void {
     this.opts.log.warn(`closing connection from ${peer.addr}: ${reason}`);
-    if (peer.kind === "pending") peer.conn.send({ type: "reject", reason });
+    if (peer.kind === "pending") peer.conn.send({ type: "reject", reason, code });
     peer.conn.flush();
     peer.conn.destroy();
   }
@@ -317,27 +328,30 @@ class TopologyService {
         }
         case "dead_letter":
           this.readAt.delete(e.rootId);
-          this.noteError("dead_lettered", e.rootId, e.error);
-          this.opts.log.warn(`message ${e.rootId} dead-lettered after ${e.attempts.length} attempt(s): ${e.error}`);
+          const where = e.attempts[e.attempts.length - 1]?.where;
+          this.noteError("dead_lettered", e.rootId, e.error, where);
+          this.opts.log.warn(`message ${e.rootId} dead-lettered after ${e.attempts.length} attempt(s): ${e.error}${where ? ` at ${where}` : ""}`);
           this.writeDeadLetter(e.rootId, e.payload, e.error, e.attempts);
           break;
         case "retry":
-          this.noteError("retried", e.rootId, e.error);
-          this.opts.log.debug(`message ${e.rootId} failed (${e.error}); attempt ${e.attempt} in ${e.delayMs} ms`);
+          this.noteError("retried", e.rootId, e.error, e.where);
+          this.opts.log.debug(`message ${e.rootId} failed (${e.error}${e.where ? ` at ${e.where}` : ""}); attempt ${e.attempt} in ${Math.round(e.delayMs)} ms`);
           break;
       }
     }
   }
 
-  private noteError(outcome: RecentError["outcome"], msgId: string, error: string): void {
-    this.recentErrors.push({ at: Date.now(), outcome, msg_id: msgId, error: error.slice(0, 500), task: this.failFrom?.task ?? null, instance: this.failFrom?.instance ?? null });
+  private noteError(outcome: RecentError["outcome"], msgId: string, error: string, where?: string): void {
+    this.recentErrors.push({ at: Date.now(), outcome, msg_id: msgId, error: error.slice(0, 500), task: this.failFrom?.task ?? null, instance: this.failFrom?.instance ?? null, ...(where ? { where } : {}) });
     if (this.recentErrors.length > RECENT_ERRORS) this.recentErrors.shift();
   }
 
-  private writeDeadLetter(id: string, payload: Uint8Array | string, error: string, attempts: Array<{ attempt: number; error: string; at: number }>): void {
+  private writeDeadLetter(id: string, payload: Uint8Array | string, error: string, attempts: AttemptRecord[]): void {
     this.pendingWrites++;
+    // The pipeline's clock is wall-clock ms; letters carry ISO times like their own `at`.
+    const records = attempts.map((a) => ({ attempt: a.attempt, error: a.error, at: new Date(a.at).toISOString(), ...(a.where ? { where: a.where } : {}) }));
     this.opts.source
-      .deadLetter({ id, payload, error, attempts })
+      .deadLetter({ id, payload, error, attempts: records })
       .then(() => this.opts.source.ack([id]))
       .catch((e) => this.opts.log.error(`could not write dead letter for ${id}: ${(e as Error).message}; it stays unacked at the source`))
       .finally(() => {

@@ -10,7 +10,12 @@ export interface RecentError {
   /** The task and instance whose handler failed; null for a timeout or an undecodable message. */
   task: string | null;
   instance: string | null;
+  /** The first frames of the user's own code in the stack (file:line). */
+  where?: string;
 }
+
+/** A file the topology role also writes its final summary to, when this variable names one. */
+export const RUN_SUMMARY_ENV = "TEMPEST_RUN_SUMMARY_FILE";
 
 /** What `tempest run` prints at the end, and what `stats` answers while running. */
 export interface TopologySummary {

@@ -161,7 +161,7 @@ function renderDetail(): void {
   }));
   fillRows($("processes").querySelector("tbody")!, t.processes.map((p) => [p.kind === "topology" ? "topology" : `${p.task}#${p.instance}`, p.version, { text: p.agent, cls: p.agent_alive ? "" : "lost" }, p.state, String(p.pid ?? "-"), String(p.restarts)]));
   const errors = [...(s?.recent_errors ?? [])].reverse();
-  fillRows($("errors").querySelector("tbody")!, errors.map((e) => [new Date(e.at).toLocaleTimeString(), e.task ? `${e.task}#${e.instance}` : "-", e.msg_id, e.outcome.replace("_", "-"), e.error, {
+  fillRows($("errors").querySelector("tbody")!, errors.map((e) => [new Date(e.at).toLocaleTimeString(), e.task ? `${e.task}#${e.instance}` : "-", e.msg_id, e.outcome.replace("_", "-"), `${e.error}${e.where ? ` at ${e.where}` : ""}`, {
     text: "log", link: () => showLogsAround(t.name, e.task, e.instance, e.at),
   }]));
 }
