@@ -56,7 +56,8 @@ export async function renderHelp(cmd: CommandDef, path: string[], extraCommands:
 
 function optionName(name: string, a: AnyArg): string {
   const aliases = ([] as string[]).concat(a.alias ?? []).map((x) => (x.length === 1 ? `-${x}` : `--${x}`));
-  const flag = a.type === "boolean" ? `--${name}` : `--${name} <${a.valueHint ?? "value"}>`;
+  // A boolean that is on by default is turned off with its `no-` form: that is the flag to show.
+  const flag = a.type === "boolean" ? (a.default === true ? `--no-${name}` : `--${name}`) : `--${name} <${a.valueHint ?? "value"}>`;
   return [...aliases, flag].join(", ");
 }
 
