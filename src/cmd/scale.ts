@@ -26,7 +26,7 @@ export default defineTempestCommand({
     const extra = (v: TopologyView) => v.processes.filter((p) => p.task === task && p.kind === "task" && !p.assigned).length;
     const deadline = Date.now() + SCALE_WAIT_MS;
     while (args.wait && view.desired === "running" && (running(view) !== workers || extra(view) > 0) && Date.now() < deadline) {
-      if (view.status === "pending" && view.reason && /slot|agent is alive/.test(view.reason)) break;
+      if (view.reason && /slot|agent is alive/.test(view.reason) && (view.status === "pending" || running(view) < workers)) break;
       await Bun.sleep(250);
       view = await client.json<TopologyView>("GET", path);
     }

@@ -141,12 +141,13 @@ function expectOneLine(r: RunResult, code: number, re: RegExp): void {
 // ---------------------------------------------------------------------------------------------
 // The project: the diamond of DESIGN.md §3 on a Redis stream; D records every id in a Redis set
 
-function projectFiles(o: { name: string; topology: string; redisUrl: string; key: string; seen: string; calls: string; workersB: number; graph?: string }): Record<string, string> {
-  const task = (name: string) => `[[topology.task]]\nname = "${name}"\ntype = "src/tasks/${name.toLowerCase()}.ts"\n${name === "D" ? 'join = "all"\n' : ""}`;
+function projectFiles(o: { name: string; topology: string; redisUrl: string; key: string; seen: string; calls: string; workersB: number; graph?: string; tasks?: string[] }): Record<string, string> {
+  // Tasks beyond A–D pass their message on (they run a.ts).
+  const task = (name: string) => `[[topology.task]]\nname = "${name}"\ntype = "src/tasks/${["A", "B", "C", "D"].includes(name) ? name.toLowerCase() : "a"}.ts"\n${name === "D" ? 'join = "all"\n' : ""}`;
   const pass = `import { defineTask } from "tempest";\nexport default defineTask({ handle(msg) { return msg; } });\n`;
   return {
     "Project.toml": `[project]\nmembers = ["projects/main.toml"]\n`,
-    "projects/main.toml": `[project]\nname = "${o.name}"\n\n[[topology]]\nname = "${o.topology}"\ngraph = """\n${o.graph ?? "    A --> B;\n    A --> C;\n    B --> D;\n    C --> D;\n"}"""\n\n${["A", "B", "C", "D"].map(task).join("\n")}`,
+    "projects/main.toml": `[project]\nname = "${o.name}"\n\n[[topology]]\nname = "${o.topology}"\ngraph = """\n${o.graph ?? "    A --> B;\n    A --> C;\n    B --> D;\n    C --> D;\n"}"""\n\n${(o.tasks ?? ["A", "B", "C", "D"]).map(task).join("\n")}`,
     "src/tasks/a.ts": pass,
     // B logs every 1,000th entry, so `tempest logs diamond B` has lines to show and follow.
     "src/tasks/b.ts": `import { defineTask } from "tempest";\nexport default defineTask<{ n: string }, { n: string }>({ handle(msg, ctx) { if (Number(msg.n) % 1000 === 0) ctx.log.info("B saw " + msg.n); return msg; } });\n`,
@@ -160,7 +161,7 @@ export default defineTask({ async handle(_msg, ctx) {
   await redis.send("INCR", [${JSON.stringify(o.calls)}]);
 } });
 `,
-    "Runtime.toml": `[topology.${o.topology}.source]\ntype = "redis-stream"\nuri = "${o.redisUrl}"\nkey = "${o.key}"\ngroup = "${o.topology}"\nclaim_idle_ms = ${CLAIM_IDLE_MS}\n\n[topology.${o.topology}.message]\ntimeout = ${MESSAGE_TIMEOUT_MS}\n\n[topology.${o.topology}.task.B]\nworkers = ${o.workersB}\n`,
+    "Runtime.toml": `[topology.${o.topology}.source]\ntype = "redis-stream"\nuri = "${o.redisUrl}"\nkey = "${o.key}"\ngroup = "${o.topology}"\nclaim_idle_ms = ${CLAIM_IDLE_MS}\n\n[topology.${o.topology}.message]\ntimeout = ${MESSAGE_TIMEOUT_MS}\n${(o.tasks ?? ["B"]).includes("B") ? `\n[topology.${o.topology}.task.B]\nworkers = ${o.workersB}\n` : ""}`,
   };
 }
 
@@ -462,12 +463,15 @@ describe.skipIf(!netns.ok || !clusterBuilt)("a 3-agent cluster on three hosts", 
     }, 60_000);
 
     test("a topology needing more slots than the cluster has stays pending with a reason; the diamond is unaffected", async () => {
-      const dir = tempProject(projectFiles({ name: "huge", topology: "huge", redisUrl, key: `${prefix}:huge`, seen: `${prefix}:huge-seen`, calls: `${prefix}:huge-calls`, workersB: AGENTS * SLOTS + 1 }), "tempest-huge-");
+      // Its topology service and one instance of each of its 12 tasks cannot fit the 6 free slots.
+      const tasks = Array.from({ length: 12 }, (_, i) => `T${i}`);
+      const graph = tasks.slice(1).map((t, i) => `    ${tasks[i]} --> ${t};\n`).join("");
+      const dir = tempProject(projectFiles({ name: "huge", topology: "huge", redisUrl, key: `${prefix}:huge`, seen: `${prefix}:huge-seen`, calls: `${prefix}:huge-calls`, workersB: 1, graph, tasks }), "tempest-huge-");
       const d = await cli(["deploy", "--project", dir, "--start"], 300_000);
       // Deployed, then start says in its last line why it cannot run, and exits 1.
       expect(d.code).toBe(1);
       expect(d.stdout).toMatch(/^deployed huge 0\.0\.0 to http:\/\/\S+ — artifact [0-9a-f]{12}, /m);
-      expect(d.stderr.trim().split("\n").at(-1)).toBe(`error: huge 0.0.0 is pending: needs ${AGENTS * SLOTS + 5} slots, ${AGENTS * SLOTS - PROCESS_COUNT} free on ${AGENTS} live agents — add agents or slots (--slots), or lower workers — it starts by itself when there is room; \`tempest stop huge\` cancels`);
+      expect(d.stderr.trim().split("\n").at(-1)).toBe(`error: huge 0.0.0 is pending: needs 13 slots, ${AGENTS * SLOTS - PROCESS_COUNT} free on ${AGENTS} live agents — add agents or slots (--slots), or lower workers — it starts by itself when there is room; \`tempest stop huge\` cancels`);
       const t = await waitFor(async () => {
         const h = topo(await status(), "huge");
         return h?.status === "pending" ? h : undefined;

@@ -130,9 +130,9 @@ describe("tempest director", () => {
     await fakeAgent(d.prefix, "small", 3);
     const r = await cli(d, ["start", "y"]);
     expect(r.code).toBe(1);
-    expect(r.stderr.trim()).toBe("error: y 0.0.0 is pending: needs 6 slots, 3 free on 1 live agent — add agents or slots (--slots), or lower workers — it starts by itself when there is room; `tempest stop y` cancels");
+    expect(r.stderr.trim()).toBe("error: y 0.0.0 is pending: needs 5 slots, 3 free on 1 live agent — add agents or slots (--slots), or lower workers — it starts by itself when there is room; `tempest stop y` cancels");
     const s = await statusJson(d);
-    expect(s.topologies[0]).toMatchObject({ status: "pending", reason: "needs 6 slots, 3 free on 1 live agent — add agents or slots (--slots), or lower workers" });
+    expect(s.topologies[0]).toMatchObject({ status: "pending", reason: "needs 5 slots, 3 free on 1 live agent — add agents or slots (--slots), or lower workers" });
     expect((await assignment(d.prefix, "small"))?.processes ?? []).toEqual([]);
   }, 120_000);
 

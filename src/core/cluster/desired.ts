@@ -13,7 +13,7 @@ export interface DesiredInput {
 
 export interface DesiredResult {
   /** Scheduler entries: each is placed whole or not at all. The first is the topology's own name. */
-  entries: Array<{ name: string; processes: PlannedProcess[] }>;
+  entries: Array<{ name: string; processes: PlannedProcess[]; whole?: boolean }>;
   /** The state to write when a stop or reload moved on; null when nothing changed. */
   next: TopologyState | null;
 }
@@ -60,7 +60,7 @@ export function desiredFor(input: DesiredInput): DesiredResult {
 
   if (r.phase === "starting") {
     const fresh = plan(r.to);
-    entries.push({ name: state.name, processes: plan(r.from) }, { name: reloadName(state.name, r.to), processes: fresh });
+    entries.push({ name: state.name, processes: plan(r.from) }, { name: reloadName(state.name, r.to), processes: fresh, whole: true });
     const healthy = fresh.length > 0 && fresh.every((p) => active.some((q) => q.id === p.id && q.version === p.version && q.state === "running" && (q.uptime_ms ?? 0) >= HEALTHY_AFTER_MS));
     return { entries, next: healthy ? { ...state, reload: { ...r, phase: "draining" } } : null };
   }

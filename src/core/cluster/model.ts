@@ -130,6 +130,8 @@ export interface ScheduleDoc {
   director: string;
   placements: Record<string, PlannedProcess[]>;
   pending: PendingTopology[];
+  /** Running with fewer instances than planned (no room for them), with the reason. */
+  degraded?: PendingTopology[];
 }
 
 export interface PendingTopology {

@@ -82,7 +82,7 @@ export async function scheduleOnce(store: ClusterStore, lease: SchedulerLease, l
   const current = await store.assignments(names);
   const live = new Set(agents.map((a) => a.name));
   const reports = [...(await store.agentProcesses([...live])).values()].flatMap((doc) => doc.processes);
-  const wanted: Array<{ name: string; processes: PlannedProcess[] }> = [];
+  const wanted: Array<{ name: string; processes: PlannedProcess[]; whole?: boolean }> = [];
   for (const s of await store.topologyStates()) {
     const versions = [...new Set([s.version, s.reload?.from, s.reload?.to].filter((v): v is string => Boolean(v)))];
     const deployments = new Map<string, Deployment>();
@@ -109,15 +109,18 @@ export async function scheduleOnce(store: ClusterStore, lease: SchedulerLease, l
     if (!sameProcesses(current.get(agent)?.processes ?? [], next)) changed[agent] = next;
   }
   const previous = await store.schedule();
-  const pendingSame = JSON.stringify(previous?.pending ?? []) === JSON.stringify(result.pending);
+  const pendingSame = JSON.stringify(previous?.pending ?? []) === JSON.stringify(result.pending) && JSON.stringify(previous?.degraded ?? []) === JSON.stringify(result.degraded);
   if (Object.keys(changed).length === 0 && pendingSame && previous) return null;
 
-  const generation = await store.writeAssignments(director, changed, { at: Date.now(), director, placements: result.assignments, pending: result.pending });
+  const generation = await store.writeAssignments(director, changed, { at: Date.now(), director, placements: result.assignments, pending: result.pending, degraded: result.degraded });
   if (generation === null) return null;
   for (const agent of Object.keys(changed)) await store.redis.publish(store.keys.assignmentWake(), agent);
   describe(log, generation, currentProcesses, changed, new Set(agents.map((a) => a.name)));
   for (const p of result.pending) {
     if (!previous?.pending.some((q) => q.topology === p.topology && q.reason === p.reason)) log.warn(`${p.topology} is pending: ${p.reason}`);
+  }
+  for (const p of result.degraded) {
+    if (!previous?.degraded?.some((q) => q.topology === p.topology && q.reason === p.reason)) log.warn(`${p.topology} runs degraded: ${p.reason}`);
   }
   return generation;
 }

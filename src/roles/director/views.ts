@@ -154,7 +154,8 @@ export function topologyStatus(s: TopologyState, processes: ProcessView[], sched
     const serving = wanted.filter((p) => p.version === (s.reload!.phase === "starting" ? s.reload!.from : s.reload!.to));
     if (serving.length && serving.every((p) => p.state === "running" && p.agent_alive)) return { status: "running", reason: reloading };
   }
-  if (running.length === wanted.length) return { status: "running", reason: reloading };
+  const degraded = schedule?.degraded?.find((p) => p.topology === s.name);
+  if (running.length === wanted.length) return { status: "running", reason: reloading ?? (degraded ? `degraded: ${degraded.reason}` : null) };
   const lost = wanted.filter((p) => !p.agent_alive).length;
   return { status: "pending", reason: lost ? `${lost} process(es) on lost agents; waiting to re-place them` : `starting: ${running.length} of ${wanted.length} processes running` };
 }
