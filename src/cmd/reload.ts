@@ -24,6 +24,9 @@ export default defineTempestCommand({
     const deadline = Date.now() + RELOAD_WAIT_MS;
     while (args.wait && view.reload && Date.now() < deadline) {
       const step = view.reason ?? "";
+      if (step.includes("waits for room")) {
+        throw new TempestError("E_RUNTIME", `${args.topology}: ${step}`, { exitCode: 1, hint: `${view.reload.from} keeps running; the reload goes on by itself when there is room` });
+      }
       if (step !== said) console.error(`  ${step}`);
       said = step;
       await Bun.sleep(250);
