@@ -384,11 +384,26 @@ describe("tempest supervise: bad inputs say so in one line", () => {
     expect((await sv.ctl("status")).stdout).toMatch(/^ghost +0 +fatal .* command not found: no-such-command-here$/m);
   });
 
-  test("a socket in a folder that does not exist", async () => {
-    const dir = tempProject({ "supervise.toml": `[supervise]\nsocket = "/nonexistent-folder/s.sock"\n\n${sh("w", LOOP)}` });
-    const r = await run(dir, "supervise.toml");
+  test("a socket in a folder that does not exist: the folder is created, mode 0700; under a file it cannot be", async () => {
+    const dir = tempProject({ "supervise.toml": `[supervise]\nsocket = "run/supervise.sock"\nlog_dir = "logs"\n\n${sh("w", LOOP)}` });
+    const sv = await startSupervise({ dir, socket: join(dir, "run/supervise.sock") });
+    expect((await sv.waitState("w", "running")).pid).toBeGreaterThan(0);
+    expect(statSync(join(dir, "run")).mode & 0o777).toBe(0o700);
+    expect((await run(dir, "status")).code).toBe(0);
+
+    const file = tempProject({ "supervise.toml": `[supervise]\nsocket = "supervise.toml/s.sock"\n\n${sh("w", LOOP)}` });
+    const r = await run(file, "supervise.toml");
     expect(r.code).toBe(2);
-    expect(r.stderr).toBe("supervise.toml:2:1: the socket's folder /nonexistent-folder does not exist — create the folder, or point `socket` at an existing one\n1 error found\n");
+    expect(r.stderr).toBe(`supervise.toml:2:1: the socket's folder ${join(file, "supervise.toml")} cannot be created: ${join(file, "supervise.toml")} is not a folder — point \`socket\` at a path under a folder\n1 error found\n`);
+  });
+
+  test("a syntax error in ./supervise.toml: status and reload print it (file:line:col), not \"no supervisor running\"", async () => {
+    const dir = tempProject({ "supervise.toml": `[supervise]\nsocket = "s.sock\n` });
+    for (const cmd of ["status", "reload"]) {
+      const r = await run(dir, cmd);
+      expect({ cmd, code: r.code }).toEqual({ cmd, code: 2 });
+      expect(r.stderr).toBe("supervise.toml:2:17: unterminated string in `socket` — close the quote on the same line\n1 error found\n");
+    }
   });
 
   test("a second supervisor on the same socket is refused; the first keeps going", async () => {

@@ -94,18 +94,27 @@ export function checkSuperviseDocument(doc: TomlDocument, baseDir: string, env: 
   return { config: { socket, logDir, processes }, problems };
 }
 
-/** The control socket's folder must exist and the path must fit in a sockaddr_un. */
+/**
+ * The control socket's folder may be missing (the supervisor creates it, mode 0700, as it does
+ * the default one) but not be a file, nor sit under one; the path must fit in a sockaddr_un.
+ */
 export function checkSocketPath(socket: string, problem: (message: string, hint: string) => Problem): Problem[] {
   const dir = dirname(socket);
-  let isDir = false;
-  try {
-    isDir = statSync(dir).isDirectory();
-  } catch {
-    // missing: reported below
-  }
-  if (!isDir) return [problem(`the socket's folder ${dir} does not exist`, "create the folder, or point `socket` at an existing one")];
+  const notFolder = firstNonFolder(dir);
+  if (notFolder) return [problem(`the socket's folder ${dir} cannot be created: ${notFolder} is not a folder`, "point `socket` at a path under a folder")];
   if (Buffer.byteLength(socket) > MAX_SOCKET_PATH) return [problem(`the socket path is ${Buffer.byteLength(socket)} bytes; unix sockets allow ${MAX_SOCKET_PATH}`, "choose a shorter path")];
   return [];
+}
+
+/** The nearest existing ancestor of `dir` (itself included) when it is not a folder. */
+function firstNonFolder(dir: string): string | null {
+  for (let d = dir; ; d = dirname(d)) {
+    try {
+      return statSync(d).isDirectory() ? null : d;
+    } catch {
+      if (dirname(d) === d) return null;
+    }
+  }
 }
 
 function dropUndefined<T extends object>(o: T): { [K in keyof T]?: Exclude<T[K], undefined> } {
