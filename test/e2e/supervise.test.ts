@@ -324,6 +324,35 @@ describe("tempest supervise: output", () => {
   });
 });
 
+describe("timestamps, PM2-style", () => {
+  const ISO = "\\d{4}-\\d\\d-\\d\\dT\\d\\d:\\d\\d:\\d\\d\\.\\d{3}Z";
+  test("[supervise] timestamps = true: each line of a program starts with an ISO time; without it, lines pass as written", async () => {
+    const p = superviseProject(sh("plain", "echo one; echo two >&2; exec sleep 1000") + sh("stamped", "echo one; echo two >&2; exec sleep 1000", "log = { timestamps = true }"));
+    const sv = await startSupervise(p);
+    await waitFor(() => count(sv.log("plain"), "\n") >= 2 && count(sv.log("stamped"), "\n") >= 2, "both to write two lines");
+    expect(sv.log("plain").split("\n").sort()).toEqual(["", "one", "two"]);
+    expect(sv.log("stamped")).toMatch(new RegExp(`^${ISO} (one|two)\\n${ISO} (one|two)\\n$`));
+
+    writeFileSync(join(p.dir, "supervise.toml"), supervisedToml(sh("all", "echo hi; exec sleep 1000")).replace("[supervise]\n", "[supervise]\ntimestamps = true\n"));
+    expect((await sv.ctl("reload")).stdout.trim()).toBe("reloaded; added: all; removed: stamped, plain");
+    await waitFor(() => sv.log("all").includes("\n"), "all to write");
+    expect(sv.log("all")).toMatch(new RegExp(`^${ISO} hi\\n$`));
+  }, 20_000);
+
+  test("TEMPEST_LOG_TIMESTAMPS=1: tempest run stamps every forwarded line once, the tag right after the time", async () => {
+    const parent = tempProject({}, "tempest-ts-");
+    expect((await runTempest(["new", "demo"], { cwd: parent })).code).toBe(0);
+    const r = await runTempest(["run", "demo"], { cwd: join(parent, "demo"), env: { TEMPEST_LOG_TIMESTAMPS: "1" } });
+    expect(r.code).toBe(0);
+    const lines = r.stderr.trimEnd().split("\n");
+    expect(lines.filter((l) => !new RegExp(`^${ISO} \\[[^\\]]+\\] `).test(l))).toEqual([]);
+    expect(lines.filter((l) => new RegExp(`${ISO}.*${ISO}`).test(l))).toEqual([]);
+    expect(r.stderr).toMatch(new RegExp(`^${ISO} \\[count#0\\] top words: the 19`, "m"));
+    const plain = await runTempest(["run", "demo"], { cwd: join(parent, "demo") });
+    expect(plain.stderr).toMatch(/^\[count#0\] top words: the 19/m);
+  }, 30_000);
+});
+
 describe("tempest supervise: reload", () => {
   test("`reload` and SIGHUP restart only the entry that changed; a broken file changes nothing", async () => {
     const entries = (bSleep: number, aEnv = "x") => sh("a", "exec sleep 1000", `env = { V = "${aEnv}" }`) + sh("b", `exec sleep ${bSleep}`);

@@ -43,7 +43,7 @@ log = { max_bytes = 10485760, keep = 5 }
       restart: "on-failure", successCodes: [0],
       backoff: { initialMs: 100, maxMs: 30000, factor: 2, resetAfterMs: 60000 },
       limit: { restarts: 10, windowMs: 60000 }, stopSignal: "SIGTERM", stopTimeoutMs: 10000,
-      log: { maxBytes: 10485760, keep: 5 },
+      log: { maxBytes: 10485760, keep: 5, timestamps: false },
     }],
   });
 });
