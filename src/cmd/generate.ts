@@ -28,14 +28,17 @@ const task = defineTempestCommand({
   args: {
     name: { type: "positional", required: true, description: "the new task's name" },
     topology: { type: "string", description: "the topology that gets it (needed when there are several)", valueHint: "T" },
-    after: { type: "string", description: "the task whose outputs it receives (default: the last task without children)", valueHint: "TASK" },
+    after: { type: "string", description: "the task whose outputs it receives (default: the last task with children)", valueHint: "TASK" },
     project: projectFlag,
   },
   async run({ args }) {
     const project = await requireProject({ project: args.project });
     const made = generateTask(project, { name: args.name, topology: args.topology, after: args.after });
     report(made);
-    if (!made.manual) console.log(`wired in: ${made.after} --> ${args.name} in topology \`${made.topology}\``);
+    const why = made.why ? ` (${made.why}; --after TASK to choose)` : "";
+    if (!made.manual) console.log(`wired in: ${made.after} --> ${args.name} in topology \`${made.topology}\`${why}`);
+    else if (made.why) console.log(`after ${made.after}: ${made.why}; --after TASK to choose`);
+    if (made.warning) console.error(`warning: ${made.warning}`);
     await recheck(project);
   },
 });

@@ -1,5 +1,5 @@
 import { afterAll, afterEach, describe, expect, test } from "bun:test";
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { startTempest, stopAll } from "../helpers/process.ts";
 import { startRedis, stopAllRedis } from "../helpers/redis.ts";
@@ -107,16 +107,35 @@ describe("tempest generate", () => {
     const gen = await runTempest(["generate", "task", "audit"], { cwd: dir });
     expect(gen.stderr).toBe("");
     expect(gen.code).toBe(0);
-    expect(gen.stdout).toBe("created src/tasks/audit.ts\ncreated test/audit.test.ts\nedited  projects/shop.toml\nwired in: report --> audit in topology `shop`\n");
+    expect(gen.stdout).toBe("created src/tasks/audit.ts\ncreated test/audit.test.ts\nedited  projects/shop.toml\nwired in: risk --> audit in topology `shop` (risk is the last task with children (report), so it sends messages; report has none and may return nothing; --after TASK to choose)\n");
     expect(readFileSync(join(dir, "projects/shop.toml"), "utf8")).toEndWith(`  join = "all"        # called once per order, with { tax: [...], risk: [...] }\n\n  [[topology.task]]\n  name = "audit"\n  type = "src/tasks/audit.ts"\n`);
     const check = await runTempest(["check"], { cwd: dir });
     expect(check.stderr).toBe("");
     expect(check.stdout).toContain("ok: 1 topology, 5 tasks, 5 edges");
     const graph = await runTempest(["graph"], { cwd: dir });
-    expect(graph.stdout).toEndWith("    risk --> report\n    report --> audit\n");
+    expect(graph.stdout).toEndWith("    risk --> report\n    risk --> audit\n");
     const t = await runTempest(["test", "test/audit.test.ts"], { cwd: dir });
     expect(t.code).toBe(0);
     expect(t.stderr).toContain(" 1 pass\n 0 fail");
+  });
+
+  test("generate task without --after never follows a task that may be a sink; it says why, warns for one given, asks when nothing is known", async () => {
+    const dir = await newProject("demo");
+    rmSync(join(dir, "test"), { recursive: true });
+    const gen = await runTempest(["generate", "task", "enrich"], { cwd: dir });
+    expect(gen.code).toBe(0);
+    expect(gen.stdout).toContain(`  graph: "… split --> enrich;",\nafter split: split is the last task with children (count), so it sends messages; count has none and may return nothing; --after TASK to choose\n`);
+    // The test the README promises, even in a project that had no test/ folder.
+    expect(existsSync(join(dir, "test/enrich.test.ts"))).toBe(true);
+    const sink = await runTempest(["generate", "task", "late", "--after", "count"], { cwd: dir });
+    expect(sink.code).toBe(0);
+    expect(sink.stderr).toBe("warning: count has no children yet: if it returns nothing, late never gets a message\n");
+
+    await runTempest(["generate", "topology", "solo"], { cwd: dir });
+    const asked = await runTempest(["generate", "task", "next", "--topology", "solo"], { cwd: dir });
+    expect(asked.code).toBe(2);
+    expect(asked.stderr).toBe("error: topology `solo` has no task with children, and a task without children may return nothing: which one does `next` follow? — pass --after TASK, one of: hello\n");
+    expect(existsSync(join(dir, "src/tasks/next.ts"))).toBe(false);
   });
 
   test("generate task for a topology module prints the lines to add; with them, graph shows the task", async () => {

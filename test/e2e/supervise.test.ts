@@ -324,6 +324,35 @@ describe("tempest supervise: output", () => {
   });
 });
 
+describe("timestamps, PM2-style", () => {
+  const ISO = "\\d{4}-\\d\\d-\\d\\dT\\d\\d:\\d\\d:\\d\\d\\.\\d{3}Z";
+  test("[supervise] timestamps = true: each line of a program starts with an ISO time; without it, lines pass as written", async () => {
+    const p = superviseProject(sh("plain", "echo one; echo two >&2; exec sleep 1000") + sh("stamped", "echo one; echo two >&2; exec sleep 1000", "log = { timestamps = true }"));
+    const sv = await startSupervise(p);
+    await waitFor(() => count(sv.log("plain"), "\n") >= 2 && count(sv.log("stamped"), "\n") >= 2, "both to write two lines");
+    expect(sv.log("plain").split("\n").sort()).toEqual(["", "one", "two"]);
+    expect(sv.log("stamped")).toMatch(new RegExp(`^${ISO} (one|two)\\n${ISO} (one|two)\\n$`));
+
+    writeFileSync(join(p.dir, "supervise.toml"), supervisedToml(sh("all", "echo hi; exec sleep 1000")).replace("[supervise]\n", "[supervise]\ntimestamps = true\n"));
+    expect((await sv.ctl("reload")).stdout.trim()).toBe("reloaded; added: all; removed: stamped, plain");
+    await waitFor(() => sv.log("all").includes("\n"), "all to write");
+    expect(sv.log("all")).toMatch(new RegExp(`^${ISO} hi\\n$`));
+  }, 20_000);
+
+  test("TEMPEST_LOG_TIMESTAMPS=1: tempest run stamps every forwarded line once, the tag right after the time", async () => {
+    const parent = tempProject({}, "tempest-ts-");
+    expect((await runTempest(["new", "demo"], { cwd: parent })).code).toBe(0);
+    const r = await runTempest(["run", "demo"], { cwd: join(parent, "demo"), env: { TEMPEST_LOG_TIMESTAMPS: "1" } });
+    expect(r.code).toBe(0);
+    const lines = r.stderr.trimEnd().split("\n");
+    expect(lines.filter((l) => !new RegExp(`^${ISO} \\[[^\\]]+\\] `).test(l))).toEqual([]);
+    expect(lines.filter((l) => new RegExp(`${ISO}.*${ISO}`).test(l))).toEqual([]);
+    expect(r.stderr).toMatch(new RegExp(`^${ISO} \\[count#0\\] top words: the 19`, "m"));
+    const plain = await runTempest(["run", "demo"], { cwd: join(parent, "demo") });
+    expect(plain.stderr).toMatch(/^\[count#0\] top words: the 19/m);
+  }, 30_000);
+});
+
 describe("tempest supervise: reload", () => {
   test("`reload` and SIGHUP restart only the entry that changed; a broken file changes nothing", async () => {
     const entries = (bSleep: number, aEnv = "x") => sh("a", "exec sleep 1000", `env = { V = "${aEnv}" }`) + sh("b", `exec sleep ${bSleep}`);
@@ -384,11 +413,26 @@ describe("tempest supervise: bad inputs say so in one line", () => {
     expect((await sv.ctl("status")).stdout).toMatch(/^ghost +0 +fatal .* command not found: no-such-command-here$/m);
   });
 
-  test("a socket in a folder that does not exist", async () => {
-    const dir = tempProject({ "supervise.toml": `[supervise]\nsocket = "/nonexistent-folder/s.sock"\n\n${sh("w", LOOP)}` });
-    const r = await run(dir, "supervise.toml");
+  test("a socket in a folder that does not exist: the folder is created, mode 0700; under a file it cannot be", async () => {
+    const dir = tempProject({ "supervise.toml": `[supervise]\nsocket = "run/supervise.sock"\nlog_dir = "logs"\n\n${sh("w", LOOP)}` });
+    const sv = await startSupervise({ dir, socket: join(dir, "run/supervise.sock") });
+    expect((await sv.waitState("w", "running")).pid).toBeGreaterThan(0);
+    expect(statSync(join(dir, "run")).mode & 0o777).toBe(0o700);
+    expect((await run(dir, "status")).code).toBe(0);
+
+    const file = tempProject({ "supervise.toml": `[supervise]\nsocket = "supervise.toml/s.sock"\n\n${sh("w", LOOP)}` });
+    const r = await run(file, "supervise.toml");
     expect(r.code).toBe(2);
-    expect(r.stderr).toBe("supervise.toml:2:1: the socket's folder /nonexistent-folder does not exist — create the folder, or point `socket` at an existing one\n1 error found\n");
+    expect(r.stderr).toBe(`supervise.toml:2:1: the socket's folder ${join(file, "supervise.toml")} cannot be created: ${join(file, "supervise.toml")} is not a folder — point \`socket\` at a path under a folder\n1 error found\n`);
+  });
+
+  test("a syntax error in ./supervise.toml: status and reload print it (file:line:col), not \"no supervisor running\"", async () => {
+    const dir = tempProject({ "supervise.toml": `[supervise]\nsocket = "s.sock\n` });
+    for (const cmd of ["status", "reload"]) {
+      const r = await run(dir, cmd);
+      expect({ cmd, code: r.code }).toEqual({ cmd, code: 2 });
+      expect(r.stderr).toBe("supervise.toml:2:17: unterminated string in `socket` — close the quote on the same line\n1 error found\n");
+    }
   });
 
   test("a second supervisor on the same socket is refused; the first keeps going", async () => {

@@ -20,17 +20,19 @@ export function resolveSocket(args: { socket?: string; config?: string }, env: R
   if (args.socket) return resolve(args.socket);
   if (args.config) {
     if (!existsSync(args.config)) throw new TempestError("E_USAGE", `--config ${args.config} does not exist`, { hint: "give the supervise file the supervisor was started with" });
-    return socketOf(args.config, env, true);
+    return socketOf(args.config, env);
   }
-  return existsSync("supervise.toml") ? socketOf("supervise.toml", env, false) : defaultSocketPath(env);
+  return existsSync("supervise.toml") ? socketOf("supervise.toml", env) : defaultSocketPath(env);
 }
 
-function socketOf(file: string, env: Record<string, string | undefined>, strict: boolean): string {
+/**
+ * A file that does not parse is an error here too, ./supervise.toml included: falling back to
+ * the default socket would answer "no supervisor running" for a supervisor that runs on the
+ * file's socket, and hide the one thing to fix.
+ */
+function socketOf(file: string, env: Record<string, string | undefined>): string {
   const parsed = parseToml(file, readFileSync(file, "utf8"));
-  if (!parsed.ok) {
-    if (strict) throw new TempestError(parsed.problem.code, parsed.problem.message, { problems: [parsed.problem] });
-    return defaultSocketPath(env);
-  }
+  if (!parsed.ok) throw new TempestError(parsed.problem.code, parsed.problem.message, { problems: [parsed.problem], exitCode: 2 });
   const socket = (parsed.doc.data.supervise as { socket?: unknown } | undefined)?.socket;
   return typeof socket === "string" ? expandPath(socket, dirname(resolve(file)), env) : defaultSocketPath(env);
 }

@@ -65,8 +65,8 @@ test("addGeneratorSource creates or extends Runtime.toml", () => {
   expect(out).toEndWith("count = 5\n");
 });
 
-test("defaultParent is the last task without children", () => {
-  expect(defaultParent({ tasks: ["A", "B", "C", "D"], edges: [["A", "B"], ["A", "C"], ["B", "D"], ["C", "D"]], roots: ["A"] })).toBe("D");
-  expect(defaultParent({ tasks: ["split", "count", "log"], edges: [["split", "count"], ["split", "log"]], roots: ["split"] })).toBe("log");
-  expect(defaultParent({ tasks: ["hello"], edges: [], roots: ["hello"] })).toBe("hello");
+test("defaultParent is the last task with children, never a task that may be a sink; none known: the candidates", () => {
+  expect(defaultParent({ tasks: ["A", "B", "C", "D"], edges: [["A", "B"], ["A", "C"], ["B", "D"], ["C", "D"]], roots: ["A"] })).toEqual({ after: "C", why: "C is the last task with children (D), so it sends messages; D has none and may return nothing" });
+  expect(defaultParent({ tasks: ["split", "count", "log"], edges: [["split", "count"], ["split", "log"]], roots: ["split"] })).toEqual({ after: "split", why: "split is the last task with children (count, log), so it sends messages; count, log have none and may return nothing" });
+  expect(defaultParent({ tasks: ["hello"], edges: [], roots: ["hello"] })).toEqual({ after: null, candidates: ["hello"] });
 });

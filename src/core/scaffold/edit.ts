@@ -31,10 +31,26 @@ export function addGeneratorSource(runtimeText: string | undefined, topology: st
   return out;
 }
 
-/** The task a new task is attached after by default: the last task with no children. */
-export function defaultParent(dag: Dag): string | undefined {
+/** Where a new task goes without `--after`, and why; or, when no place is known, the candidates. */
+export type ParentChoice = { after: string; why: string } | { after: null; candidates: string[] };
+
+/**
+ * The task a new task is attached after by default: the last task (in the order they are
+ * declared) that has children. Whether a task returns anything is only known by running it, so
+ * the graph decides: a task with children sends messages on (or its children would never
+ * run), while a task without children may be a sink that returns nothing, and a task wired after
+ * it would never get a message. With no task that has children there is no safe guess.
+ */
+export function defaultParent(dag: Dag): ParentChoice {
   const parents = new Set(dag.edges.map(([from]) => from));
-  return dag.tasks.filter((t) => !parents.has(t)).at(-1) ?? dag.tasks.at(-1);
+  const after = dag.tasks.filter((t) => parents.has(t)).at(-1);
+  if (after === undefined) return { after: null, candidates: [...dag.tasks] };
+  const leaves = dag.tasks.filter((t) => !parents.has(t));
+  const children = dag.edges.filter(([from]) => from === after).map(([, to]) => to);
+  return {
+    after,
+    why: `${after} is the last task with children (${children.join(", ")}), so it sends messages; ${leaves.join(", ")} ${leaves.length === 1 ? "has" : "have"} none and may return nothing`,
+  };
 }
 
 /**

@@ -27,6 +27,8 @@ export interface LogRules {
   maxBytes: number;
   /** Rotated files kept besides the current one. */
   keep: number;
+  /** An ISO time before each line the program writes (`[supervise] timestamps`, TEMPEST_LOG_TIMESTAMPS=1). */
+  timestamps: boolean;
 }
 
 /** One `[[process]]` entry with every default applied and every path absolute. */
@@ -71,7 +73,7 @@ export const PROCESS_DEFAULTS = {
   limit: { restarts: 10, windowMs: 60_000 },
   stopSignal: "SIGTERM",
   stopTimeoutMs: 10_000,
-  log: { maxBytes: 10 * 1024 * 1024, keep: 5 },
+  log: { maxBytes: 10 * 1024 * 1024, keep: 5, timestamps: false },
 } as const;
 
 /** Names become log file names and socket arguments: keep them plain. */

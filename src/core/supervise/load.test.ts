@@ -43,7 +43,7 @@ log = { max_bytes = 10485760, keep = 5 }
       restart: "on-failure", successCodes: [0],
       backoff: { initialMs: 100, maxMs: 30000, factor: 2, resetAfterMs: 60000 },
       limit: { restarts: 10, windowMs: 60000 }, stopSignal: "SIGTERM", stopTimeoutMs: 10000,
-      log: { maxBytes: 10485760, keep: 5 },
+      log: { maxBytes: 10485760, keep: 5, timestamps: false },
     }],
   });
 });
@@ -99,9 +99,10 @@ backoff = { initial_ms = 5000, max_ms = 100 }
   ]);
 });
 
-test("a socket in a folder that does not exist", () => {
-  const { lines } = load(`[supervise]\nsocket = "/nonexistent/dir/s.sock"\n\n[[process]]\nname = "w"\ncommand = "x"\n`);
-  expect(lines).toEqual(["supervise.toml:2:1: the socket's folder /nonexistent/dir does not exist — create the folder, or point `socket` at an existing one"]);
+test("a socket in a folder that does not exist is fine (the supervisor creates it); one under a file is not", () => {
+  expect(load(`[supervise]\nsocket = "/nonexistent/dir/s.sock"\n\n[[process]]\nname = "w"\ncommand = "x"\n`).lines).toEqual([]);
+  const { lines } = load(`[supervise]\nsocket = "supervise.toml/dir/s.sock"\n\n[[process]]\nname = "w"\ncommand = "x"\n`);
+  expect(lines.map((l) => l.replace(/ \/\S*\/supervise\.toml/g, " …/supervise.toml"))).toEqual(["supervise.toml:2:1: the socket's folder …/supervise.toml/dir cannot be created: …/supervise.toml is not a folder — point `socket` at a path under a folder"]);
 });
 
 test("[process] written with one bracket", () => {

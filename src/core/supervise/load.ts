@@ -42,7 +42,8 @@ export function checkSuperviseDocument(doc: TomlDocument, baseDir: string, env: 
   const problems = checkValue(data, superviseFileSchema, [], where);
   if (problems.length) return { problems };
 
-  const section = (data.supervise ?? {}) as { socket?: string; log_dir?: string };
+  const section = (data.supervise ?? {}) as { socket?: string; log_dir?: string; timestamps?: boolean };
+  const stampAll = section.timestamps ?? ["1", "true"].includes(env.TEMPEST_LOG_TIMESTAMPS?.trim().toLowerCase() ?? "");
   const socket = section.socket !== undefined ? expandPath(section.socket, baseDir, env) : defaultSocketPath(env);
   if (section.socket !== undefined) problems.push(...checkSocketPath(socket, (m, h) => error(["supervise", "socket"], m, h)));
   const logDir = section.log_dir !== undefined ? expandPath(section.log_dir, baseDir, env) : defaultLogDir(env);
@@ -68,7 +69,7 @@ export function checkSuperviseDocument(doc: TomlDocument, baseDir: string, env: 
     const backoff = (raw.backoff ?? {}) as Record<string, number | undefined>;
     if (problems.length > before) continue;
     const limit = (raw.limit ?? {}) as Record<string, number | undefined>;
-    const log = (raw.log ?? {}) as Record<string, number | undefined>;
+    const log = (raw.log ?? {}) as { max_bytes?: number; keep?: number; timestamps?: boolean };
     const spec = defineProcess({
       name: name as string,
       command: command as string,
@@ -82,7 +83,7 @@ export function checkSuperviseDocument(doc: TomlDocument, baseDir: string, env: 
       limit: dropUndefined({ restarts: limit.restarts, windowMs: limit.window_ms }),
       stopSignal,
       stopTimeoutMs: raw.stop_timeout_ms as number | undefined,
-      log: dropUndefined({ maxBytes: log.max_bytes, keep: log.keep }),
+      log: dropUndefined({ maxBytes: log.max_bytes, keep: log.keep, timestamps: log.timestamps ?? stampAll }),
     }, baseDir);
     if (spec.backoff.maxMs < spec.backoff.initialMs) {
       problems.push(error(at("backoff"), `backoff max_ms (${spec.backoff.maxMs}) is below initial_ms (${spec.backoff.initialMs})`, "max_ms caps the delay: make it at least initial_ms"));
@@ -94,18 +95,27 @@ export function checkSuperviseDocument(doc: TomlDocument, baseDir: string, env: 
   return { config: { socket, logDir, processes }, problems };
 }
 
-/** The control socket's folder must exist and the path must fit in a sockaddr_un. */
+/**
+ * The control socket's folder may be missing (the supervisor creates it, mode 0700, as it does
+ * the default one) but not be a file, nor sit under one; the path must fit in a sockaddr_un.
+ */
 export function checkSocketPath(socket: string, problem: (message: string, hint: string) => Problem): Problem[] {
   const dir = dirname(socket);
-  let isDir = false;
-  try {
-    isDir = statSync(dir).isDirectory();
-  } catch {
-    // missing: reported below
-  }
-  if (!isDir) return [problem(`the socket's folder ${dir} does not exist`, "create the folder, or point `socket` at an existing one")];
+  const notFolder = firstNonFolder(dir);
+  if (notFolder) return [problem(`the socket's folder ${dir} cannot be created: ${notFolder} is not a folder`, "point `socket` at a path under a folder")];
   if (Buffer.byteLength(socket) > MAX_SOCKET_PATH) return [problem(`the socket path is ${Buffer.byteLength(socket)} bytes; unix sockets allow ${MAX_SOCKET_PATH}`, "choose a shorter path")];
   return [];
+}
+
+/** The nearest existing ancestor of `dir` (itself included) when it is not a folder. */
+function firstNonFolder(dir: string): string | null {
+  for (let d = dir; ; d = dirname(d)) {
+    try {
+      return statSync(d).isDirectory() ? null : d;
+    } catch {
+      if (dirname(d) === d) return null;
+    }
+  }
 }
 
 function dropUndefined<T extends object>(o: T): { [K in keyof T]?: Exclude<T[K], undefined> } {

@@ -20,7 +20,7 @@ export const processSchema: Schema = {
     limit: { type: "table", fields: { restarts: { type: "integer", min: 0 }, window_ms: { type: "integer", min: 1 } } },
     stop_signal: str,
     stop_timeout_ms: ms,
-    log: { type: "table", fields: { max_bytes: { type: "integer", min: 1024 }, keep: { type: "integer", min: 0, max: 1000 } } },
+    log: { type: "table", fields: { max_bytes: { type: "integer", min: 1024 }, keep: { type: "integer", min: 0, max: 1000 }, timestamps: { type: "boolean" } } },
   },
 };
 
@@ -28,7 +28,7 @@ export const processSchema: Schema = {
 export const superviseFileSchema: Schema = {
   type: "table",
   fields: {
-    supervise: { type: "table", fields: { socket: str, log_dir: str } },
+    supervise: { type: "table", fields: { socket: str, log_dir: str, timestamps: { type: "boolean" } } },
     process: { type: "array", items: processSchema, what: "[[process]] tables" },
   },
 };

@@ -1,4 +1,5 @@
 import type { Subprocess } from "bun";
+import { logTimestamps, timestamp } from "../log.ts";
 
 /** A child process of `tempest run`, its output forwarded line by line with its tag. */
 export interface Child {
@@ -10,8 +11,10 @@ export interface Child {
 }
 
 export function spawnChild(name: string, argv: string[], opts: { env: Record<string, string | undefined>; stdin: "ignore" | "inherit"; onLine?: (line: string) => void }): Child {
+  // With timestamps on, the forwarder stamps each line once: the child must not stamp its own.
+  const stamp = logTimestamps();
   const proc = Bun.spawn(argv, {
-    env: opts.env,
+    env: stamp ? { ...opts.env, TEMPEST_LOG_TIMESTAMPS: "0" } : opts.env,
     stdin: opts.stdin,
     stdout: "pipe",
     stderr: "pipe",
@@ -20,8 +23,8 @@ export function spawnChild(name: string, argv: string[], opts: { env: Record<str
     detached: true,
   });
   const child: Child = { name, proc, exited: proc.exited, tail: [] };
-  void forward(proc.stdout, process.stdout, name, () => {});
-  void forward(proc.stderr, process.stderr, name, (line) => {
+  void forward(proc.stdout, process.stdout, name, stamp, () => {});
+  void forward(proc.stderr, process.stderr, name, stamp, (line) => {
     child.tail.push(line);
     if (child.tail.length > 20) child.tail.shift();
     opts.onLine?.(line);
@@ -29,13 +32,13 @@ export function spawnChild(name: string, argv: string[], opts: { env: Record<str
   return child;
 }
 
-async function forward(stream: ReadableStream<Uint8Array>, to: NodeJS.WriteStream, tag: string, onLine: (l: string) => void): Promise<void> {
+async function forward(stream: ReadableStream<Uint8Array>, to: NodeJS.WriteStream, tag: string, stamp: boolean, onLine: (l: string) => void): Promise<void> {
   const decoder = new TextDecoder();
   let partial = "";
   const prefix = `[${tag}] `;
   const emit = (line: string) => {
     onLine(line);
-    to.write(line.startsWith(prefix) ? `${line}\n` : `${prefix}${line}\n`);
+    to.write(`${stamp ? timestamp() : ""}${line.startsWith(prefix) ? line : `${prefix}${line}`}\n`);
   };
   for await (const chunk of stream) {
     const lines = (partial + decoder.decode(chunk, { stream: true })).split("\n");

@@ -38,25 +38,37 @@ export function generateTopology(project: Project, opts: { name: string; member?
 }
 
 /**
- * `tempest generate task <name>`: the task module (and a test of it when the project has a
- * test/ folder), registered in its topology after `after` (default: the last task without
- * children). A topology in TOML is edited; for a topology module the lines to add are returned.
+ * `tempest generate task <name>`: the task module and `test/<name>.test.ts` (unless that file
+ * exists), registered in its topology after `after` (default: see `defaultParent`; `why` says
+ * why it was picked, `warning` when the chosen task may be a sink). A topology in TOML is
+ * edited; for a topology module the lines to add are returned.
  */
-export function generateTask(project: Project, opts: { name: string; topology?: string; after?: string }): Generated & { topology: string; after: string } {
+export function generateTask(project: Project, opts: { name: string; topology?: string; after?: string }): Generated & { topology: string; after: string; why?: string; warning?: string } {
   checkName(opts.name, "task");
   const topology = pickTopology(project, opts.topology);
   const names = topology.tasks.map((t) => t.name);
   if (names.includes(opts.name)) throw new TempestError("E_DUPLICATE", `topology \`${topology.name}\` already has a task \`${opts.name}\``, { hint: "choose another name" });
-  const after = opts.after ?? defaultParent(topology.dag);
-  if (after === undefined) throw new TempestError("E_USAGE", `topology \`${topology.name}\` has no task to put \`${opts.name}\` after`, { hint: "pass --after TASK" });
-  if (!names.includes(after)) {
-    throw new TempestError("E_USAGE", `topology \`${topology.name}\` has no task \`${opts.after}\` to put \`${opts.name}\` after`, { hint: didYouMean(opts.after ?? "", names) || `its tasks: ${names.join(", ")}` });
+  let after: string;
+  let why: string | undefined;
+  let warning: string | undefined;
+  if (opts.after === undefined) {
+    const choice = defaultParent(topology.dag);
+    if (choice.after === null) {
+      throw new TempestError("E_USAGE", `topology \`${topology.name}\` has no task with children, and a task without children may return nothing: which one does \`${opts.name}\` follow?`, { hint: `pass --after TASK, one of: ${choice.candidates.join(", ")}` });
+    }
+    ({ after, why } = choice);
+  } else {
+    after = opts.after;
+    if (!names.includes(after)) {
+      throw new TempestError("E_USAGE", `topology \`${topology.name}\` has no task \`${after}\` to put \`${opts.name}\` after`, { hint: didYouMean(after, names) || `its tasks: ${names.join(", ")}` });
+    }
+    if (!topology.dag.edges.some(([from]) => from === after)) warning = `${after} has no children yet: if it returns nothing, ${opts.name} never gets a message`;
   }
   const file = `src/tasks/${opts.name}.ts`;
   mustNotExist(project, file);
   const vars = { task: opts.name, topology: topology.name };
   const test = `test/${opts.name}.test.ts`;
-  const withTest = existsSync(join(project.root, "test")) && !existsSync(join(project.root, test));
+  const withTest = !existsSync(join(project.root, test));
 
   let memberText: string | undefined;
   let manual: Generated["manual"];
@@ -82,7 +94,7 @@ export function generateTask(project: Project, opts: { name: string; topology?: 
     created.push(test);
   }
   if (memberText !== undefined) writeFileSync(topology.file, memberText);
-  return { created, edited: memberText !== undefined ? [show(project, topology.file)] : [], manual, topology: topology.name, after };
+  return { created, edited: memberText !== undefined ? [show(project, topology.file)] : [], manual, topology: topology.name, after, why, warning };
 }
 
 function checkName(name: string, what: "topology" | "task"): void {

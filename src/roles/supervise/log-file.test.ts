@@ -92,3 +92,15 @@ test("lastLines: from the end, reaching into the rotated file when needed", () =
   expect(lastLines(join(dir, "x.log"), 0).toString()).toBe("");
   expect(lastLines(join(dir, "missing.log"), 3).toString()).toBe("");
 });
+
+test("LineWriter with timestamps: every line starts with the ISO time once, also across chunks and after a cut", () => {
+  const dir = tempProject({});
+  const log = new RotatingLog(join(dir, "x.log"), { maxBytes: 1 << 20, keep: 1 });
+  const w = new LineWriter(log, 8, true, () => new Date(Date.UTC(2025, 0, 2, 3, 4, 5, 678)));
+  w.push(Buffer.from("one\ntw"));
+  w.push(Buffer.from("o\nthree\nabcdefghijkl"));
+  w.push(Buffer.from("mn\nlast"));
+  w.flush();
+  const t = "2025-01-02T03:04:05.678Z ";
+  expect(readFileSync(join(dir, "x.log"), "utf8")).toBe(`${t}one\n${t}two\n${t}three\n${t}abcdefghijklmn\n${t}last`);
+});

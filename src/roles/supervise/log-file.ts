@@ -19,7 +19,7 @@ export class RotatingLog {
   private readonly taps = new Map<(bytes: Uint8Array) => void, () => void>();
 
   /** `onError` hears about a failed write or open once per kind of failure, e.g. ENOSPC. */
-  constructor(readonly path: string, private readonly rules: LogRules, private readonly onError: (e: Error) => void = () => {}) {
+  constructor(readonly path: string, private readonly rules: Pick<LogRules, "maxBytes" | "keep">, private readonly onError: (e: Error) => void = () => {}) {
     this.open();
   }
 
@@ -124,11 +124,29 @@ export class RotatingLog {
 /**
  * Feeds one output stream into a log a whole line at a time, so that stdout and stderr
  * interleave by line, never inside one. A partial line waits for its end, up to `maxPending`.
+ * With `timestamps`, each line starts with the ISO time it was written at.
  */
 export class LineWriter {
   private pending: Uint8Array | null = null;
+  /** The next byte written starts a line (false after a cut, overlong partial line). */
+  private atLineStart = true;
 
-  constructor(private readonly log: RotatingLog, private readonly maxPending = 64 * 1024) {}
+  constructor(private readonly log: RotatingLog, private readonly maxPending = 64 * 1024, private readonly timestamps = false, private readonly now = () => new Date()) {}
+
+  private write(bytes: Uint8Array): void {
+    if (!this.timestamps) return this.log.write(bytes);
+    const stamp = Buffer.from(`${this.now().toISOString()} `);
+    const parts: Uint8Array[] = [];
+    for (let start = 0; start < bytes.length;) {
+      const nl = bytes.indexOf(NEWLINE, start);
+      const end = nl < 0 ? bytes.length : nl + 1;
+      if (this.atLineStart) parts.push(stamp);
+      parts.push(bytes.subarray(start, end));
+      this.atLineStart = nl >= 0;
+      start = end;
+    }
+    this.log.write(Buffer.concat(parts));
+  }
 
   push(chunk: Uint8Array): void {
     let start = 0;
@@ -140,21 +158,21 @@ export class LineWriter {
         return;
       }
       // Only the waiting line is joined; the rest of the chunk is written without a copy.
-      this.log.write(Buffer.concat([this.pending, chunk.subarray(0, nl + 1)]));
+      this.write(Buffer.concat([this.pending, chunk.subarray(0, nl + 1)]));
       this.pending = null;
       start = nl + 1;
     }
     const end = chunk.lastIndexOf(NEWLINE) + 1;
-    if (end > start) this.log.write(chunk.subarray(start, end));
+    if (end > start) this.write(chunk.subarray(start, end));
     const rest = chunk.subarray(Math.max(start, end));
-    if (rest.length > this.maxPending) this.log.write(rest);
+    if (rest.length > this.maxPending) this.write(rest);
     // A copy: a small tail must not pin the whole chunk.
     else if (rest.length > 0) this.pending = rest.slice();
   }
 
   /** The stream ended: whatever is left is the last line. */
   flush(): void {
-    if (this.pending) this.log.write(this.pending);
+    if (this.pending) this.write(this.pending);
     this.pending = null;
   }
 }

@@ -1,7 +1,6 @@
 import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import { TempestError, formatProblem } from "../../core/errors.ts";
-import { defaultSocketPath } from "../../core/supervise/config.ts";
 import { loadSuperviseConfig } from "../../core/supervise/load.ts";
 import { createLogger, type Logger } from "../log.ts";
 import { startSupervisor } from "./supervisor.ts";
@@ -27,7 +26,7 @@ export async function runSuperviseRole(opts: SuperviseRoleOptions): Promise<numb
   }
   for (const w of first.problems) console.error(formatProblem(w));
   const config = first.config;
-  if (config.socket === defaultSocketPath(opts.env)) mkdirSync(dirname(config.socket), { recursive: true, mode: 0o700 });
+  if (config.socket) makeSocketFolder(config.socket);
 
   const sup = await startSupervisor(config, { log, reloadConfig: load });
   const instances = config.processes.reduce((n, p) => n + p.instances, 0);
@@ -65,4 +64,13 @@ export async function runSuperviseRole(opts: SuperviseRoleOptions): Promise<numb
       resolve(signals > 1 ? 1 : 0);
     });
   });
+}
+
+/** The socket's folder, default or configured, is created when missing: mode 0700, like ~/.ssh. */
+function makeSocketFolder(socket: string): void {
+  try {
+    mkdirSync(dirname(socket), { recursive: true, mode: 0o700 });
+  } catch (e) {
+    throw new TempestError("E_ROLE_START", `cannot create the socket's folder ${dirname(socket)}: ${(e as Error).message}`, { hint: "point `socket` in [supervise] at a folder you can write to", exitCode: 1 });
+  }
 }

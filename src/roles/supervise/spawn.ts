@@ -26,7 +26,9 @@ export class SpawnError extends Error {
  */
 export function spawnInstance(spec: ProcessSpec, instance: number, log: RotatingLog): SpawnedChild {
   if (!isDirectory(spec.cwd)) throw new SpawnError(`cwd ${spec.cwd} does not exist`, false);
-  const env: Record<string, string | undefined> = { ...process.env, ...spec.env, INSTANCE: String(instance) };
+  // When the supervisor stamps the lines, a tempest role under it must not stamp them again.
+  const stamp = spec.log.timestamps ? { TEMPEST_LOG_TIMESTAMPS: "0" } : {};
+  const env: Record<string, string | undefined> = { ...process.env, ...stamp, ...spec.env, INSTANCE: String(instance) };
   const exe = findExecutable(spec.command, env.PATH ?? "", spec.cwd);
   if (!exe) throw new SpawnError(`command not found: ${spec.command}`, false);
   let proc;
@@ -46,7 +48,7 @@ export function spawnInstance(spec: ProcessSpec, instance: number, log: Rotating
     if (code === "EACCES") throw new SpawnError(`permission denied: ${exe}`, false);
     throw new SpawnError(`cannot spawn ${spec.command}: ${(e as Error).message}`, true);
   }
-  const drained = Promise.all([drain(proc.stdout, new LineWriter(log)), drain(proc.stderr, new LineWriter(log))]).then(() => {});
+  const drained = Promise.all([drain(proc.stdout, new LineWriter(log, undefined, spec.log.timestamps)), drain(proc.stderr, new LineWriter(log, undefined, spec.log.timestamps))]).then(() => {});
   const child = proc;
   return {
     pid: child.pid,
