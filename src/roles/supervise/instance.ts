@@ -30,6 +30,8 @@ export interface InstanceDeps {
   ledger: PidLedger | null;
   /** Monotonic milliseconds. */
   clock: () => number;
+  /** Hears every phase change, after it is logged (an embedding role reacts to `fatal`). */
+  onChange?: (instance: Instance) => void;
 }
 
 /** A settled instance is not in the middle of a start or a stop. */
@@ -120,6 +122,7 @@ export class Instance {
     this.inbox.push(event);
     if (this.dispatching) return; // an action's own event: handled by the loop below
     this.dispatching = true;
+    const before = this.state.phase;
     try {
       for (let e = this.inbox.shift(); e; e = this.inbox.shift()) {
         const r = step(this.state, e, this.deps.clock());
@@ -130,6 +133,7 @@ export class Instance {
     } finally {
       this.dispatching = false;
     }
+    if (this.state.phase !== before) this.deps.onChange?.(this);
     for (const w of [...this.waiters]) w();
   }
 

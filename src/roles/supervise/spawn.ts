@@ -35,7 +35,7 @@ export function spawnInstance(spec: ProcessSpec, instance: number, log: Rotating
       cwd: spec.cwd,
       env,
       argv0: spec.command,
-      stdin: "ignore",
+      stdin: spec.stdin ?? "ignore",
       stdout: "pipe",
       stderr: "pipe",
       detached: true,

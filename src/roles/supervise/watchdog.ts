@@ -18,18 +18,20 @@ while read -r op g s; do
     del) kept=''; for e in $groups; do [ "\${e%%:*}" = "$g" ] || kept="$kept $e"; done; groups=$kept ;;
   esac
 done
-[ -n "$groups" ] || exit 0
+cleanup() { [ -z "$TEMPEST_WATCHDOG_RMDIR" ] || rm -rf -- "$TEMPEST_WATCHDOG_RMDIR"; }
+[ -n "$groups" ] || { cleanup; exit 0; }
 for e in $groups; do kill -"\${e#*:}" -"\${e%%:*}" 2>/dev/null; done
 n=0
 while [ $n -lt 20 ]; do
   sleep 0.1
   left=''
   for e in $groups; do kill -0 -"\${e%%:*}" 2>/dev/null && left="$left $e"; done
-  [ -n "$left" ] || exit 0
+  [ -n "$left" ] || { cleanup; exit 0; }
   groups=$left
   n=$((n+1))
 done
 for e in $groups; do kill -9 -"\${e%%:*}" 2>/dev/null; done
+cleanup
 `;
 
 export interface Watchdog {
@@ -43,7 +45,7 @@ export interface Watchdog {
 }
 
 /** Starts the watchdog; if it is ever killed, a new one takes over the list. */
-export function startWatchdog(onRestart: (why: string) => void = () => {}): Watchdog {
+export function startWatchdog(onRestart: (why: string) => void = () => {}, opts: { removeOnDeath?: string } = {}): Watchdog {
   const groups = new Map<number, number>();
   let open = true;
   let proc = spawn();
@@ -53,6 +55,7 @@ export function startWatchdog(onRestart: (why: string) => void = () => {}): Watc
       stdin: "pipe",
       stdout: "ignore",
       stderr: "ignore",
+      env: { ...process.env, TEMPEST_WATCHDOG_RMDIR: opts.removeOnDeath ?? "" },
       // Its own group: a terminal's Ctrl-C goes to the supervisor's group only.
       detached: true,
     });
