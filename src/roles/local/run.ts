@@ -78,10 +78,15 @@ export async function runLocal(opts: LocalRunOptions): Promise<number> {
     if (m) announce(Number(m[2]));
   }));
 
-  /** Stops the topology (it stops reading and drains), then everything else. */
-  const stopRun = (why: string): Promise<void> => {
+  /**
+   * Stops the topology (it stops reading and drains), then everything else. Without `drain`,
+   * what is in flight is left at the source at once: it cannot finish, and waiting for it
+   * would only time it out into the dead letters.
+   */
+  const stopRun = (why: string, drain = true): Promise<void> => {
     stopping ??= (async () => {
       log.info(`${why}: stopping the topology, then the tasks`);
+      if (!drain) await sup?.signalProcess(TOPOLOGY, "SIGUSR2").catch(() => {});
       await sup?.stopProcess(TOPOLOGY).catch(() => {});
     })();
     return stopping;
@@ -104,7 +109,7 @@ export async function runLocal(opts: LocalRunOptions): Promise<number> {
     } else if (s.state === "fatal") {
       failure = `task ${tag} cannot run: ${s.reason}; the run stopped reading, and what it did not finish stays at the source`;
       log.error(`task ${tag} will not be restarted again: ${s.reason}`);
-      void stopRun("a task can never run again");
+      void stopRun("a task can never run again", false);
     }
   };
 

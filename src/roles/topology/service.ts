@@ -31,7 +31,8 @@ export interface TopologyHandle {
   port: number;
   /** Resolves when the topology has stopped: a finite source is done, or stop() finished. */
   finished: Promise<TopologySummary>;
-  stop(reason: string): Promise<TopologySummary>;
+  /** Stops reading and drains what is in flight; `{ drain: false }` leaves it at the source at once. */
+  stop(reason: string, opts?: { drain?: boolean }): Promise<TopologySummary>;
   summary(): TopologySummary;
 }
 
@@ -125,7 +126,7 @@ class TopologyService {
       host: this.opts.host,
       port: this.port,
       finished: this.finished,
-      stop: (reason) => this.stop(reason),
+      stop: (reason, opts) => this.stop(reason, opts),
       summary: () => this.summary(),
     };
   }
@@ -394,11 +395,14 @@ class TopologyService {
     if (this.stopping || this.opts.source.exhausted()) this.finish();
   }
 
-  private stop(reason: string): Promise<TopologySummary> {
-    if (!this.stopping && !this.done) {
-      this.opts.log.info(`stopping (${reason}): no new messages; finishing ${stats(this.pipeline).roots.inflight} in flight`);
+  private stop(reason: string, opts: { drain?: boolean } = {}): Promise<TopologySummary> {
+    if (this.done) return this.finished;
+    const drain = opts.drain !== false;
+    if (!this.stopping || !drain) {
+      const inflight = stats(this.pipeline).roots.inflight;
+      this.opts.log.info(drain ? `stopping (${reason}): no new messages; finishing ${inflight} in flight` : `stopping (${reason}): no new messages; ${inflight} in flight stay at the source`);
       this.stopping = true;
-      this.stopDeadline = clock() + (this.opts.drainMs ?? this.opts.topology.runtime.message.timeout + 1000);
+      this.stopDeadline = Math.min(this.stopDeadline, clock() + (drain ? (this.opts.drainMs ?? this.opts.topology.runtime.message.timeout + 1000) : 0));
       this.checkFinished();
     }
     return this.finished;

@@ -1,0 +1,134 @@
+/**
+ * Issue 13 (and issue 12's items about `tempest run`): faults in local mode that used to turn
+ * into mass dead-lettering or slow, misleading exits. Each test runs the compiled binary.
+ */
+import { afterAll, afterEach, describe, expect, test } from "bun:test";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { diamondFiles } from "../helpers/projects.ts";
+import { childPids, startTempest, stopAll } from "../helpers/process.ts";
+import { cleanupTempDirs, runTempest, tempProject, waitFor } from "../helpers/tempest.ts";
+
+afterEach(stopAll);
+afterAll(cleanupTempDirs);
+
+const jsonl = (n: number) => Array.from({ length: n }, (_, i) => JSON.stringify({ n: i + 1 })).join("\n") + "\n";
+
+/** D appends every msgId it sees to out/d.txt. */
+const D_RECORDS = `import { defineTask } from "tempest";
+import { appendFileSync, mkdirSync } from "node:fs";
+mkdirSync("out", { recursive: true });
+export default defineTask({ handle(msg, ctx) { appendFileSync("out/d.txt", ctx.msgId + "\\n"); } });
+`;
+
+function project(lines: number, runtime: string, tasks: Record<string, string>): string {
+  return tempProject({
+    ...diamondFiles({ runtime: `[topology.y.source]\ntype = "file"\npath = "in.jsonl"\n\n[topology.y.message]\n${runtime}`, tasks: { D: D_RECORDS, ...tasks } }),
+    "in.jsonl": jsonl(lines),
+  });
+}
+
+function ids(dir: string): Set<string> {
+  const file = join(dir, "out/d.txt");
+  return new Set(existsSync(file) ? readFileSync(file, "utf8").split("\n").filter(Boolean) : []);
+}
+
+function deadLetters(dir: string): Array<{ id: string; error: string }> {
+  const file = join(dir, "dead-letter/y.jsonl");
+  return existsSync(file) ? readFileSync(file, "utf8").trim().split("\n").filter(Boolean).map((l) => JSON.parse(l)) : [];
+}
+
+function pidsOf(dir: string, name: string, except: number): number[] {
+  const file = join(dir, "pids", name);
+  return existsSync(file) ? readFileSync(file, "utf8").trim().split("\n").map(Number).filter((p) => p && p !== except) : [];
+}
+
+const RECORD_PID = (name: string) => `import { appendFileSync, mkdirSync } from "node:fs";
+mkdirSync("pids", { recursive: true });
+appendFileSync("pids/${name}", process.pid + "\\n");
+`;
+
+describe("tempest run: a task that keeps dying", () => {
+  test("SIGKILLed 6 times, each time after it came back: restarted every time; every id reaches D, none is dead-lettered", async () => {
+    const lines = 3000;
+    const dir = project(lines, "timeout = 10000\nmax_pending = 200\n", {
+      B: `import { defineTask } from "tempest";
+${RECORD_PID("B")}
+export default defineTask({ async handle(msg) { await Bun.sleep(2); return msg; } });
+`,
+    });
+    const run = startTempest(["run", "y"], { cwd: dir });
+    for (let kill = 1; kill <= 6; kill++) {
+      const seen = ids(dir).size;
+      const pid = await waitFor(() => {
+        const pids = pidsOf(dir, "B", run.proc.pid);
+        return pids.length === kill && ids(dir).size > seen + 20 ? pids.at(-1) : 0;
+      }, `B's start number ${kill} and D to progress`, 20_000);
+      process.kill(pid, "SIGKILL");
+    }
+    expect(await run.exited).toBe(0);
+    expect(run.stderr()).not.toContain("not restarting");
+    expect(ids(dir).size).toBe(lines);
+    expect(deadLetters(dir)).toEqual([]);
+    expect(run.stdout()).toContain(`read ${lines}, completed ${lines}`);
+    expect(run.stdout()).toContain("dead-lettered 0");
+  }, 90_000);
+
+  test("a task that crashes on every start: the run stops reading, says why, exits 1, and dead-letters nothing", async () => {
+    const dir = project(500, "timeout = 30000\n", {
+      B: `import { defineTask } from "tempest";
+export default defineTask({ handle(msg) { if (msg.n > 20) process.exit(3); return msg; } });
+`,
+    });
+    const t0 = Date.now();
+    const r = await runTempest(["run", "y"], { cwd: dir, timeoutMs: 80_000 });
+    const took = Date.now() - t0;
+    console.log(`crash loop: run exited ${r.code} after ${took} ms; ${deadLetters(dir).length} dead letters`);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/task B#0 will not be restarted again: \d+ crashes/);
+    const last = r.stderr.trim().split("\n").at(-1);
+    expect(last).toMatch(/^error: task B#0 cannot run: .*exited with code 3; the run stopped reading, and what it did not finish stays at the source$/);
+    expect(deadLetters(dir)).toEqual([]);
+    expect(took).toBeLessThan(30_000);
+  }, 90_000);
+});
+
+describe("tempest run: the end of a run", () => {
+  test("the topology SIGKILLed: run exits 1 within a second, naming that, not some log line", async () => {
+    const dir = tempProject({ ...diamondFiles(), "Runtime.toml": `[topology.y.source]\ntype = "generator"\ncount = 0\nrate = 500\n` });
+    const run = startTempest(["run", "y"], { cwd: dir });
+    await waitFor(() => ["A", "B", "C", "D"].every((t) => run.stderr().includes(`task ${t}#0 joined`)), "all four tasks to join");
+    const topo = childPids(run.proc.pid).find((p) => readFileSync(`/proc/${p}/cmdline`, "utf8").split("\0").includes("topology"));
+    expect(topo).toBeDefined();
+    const t0 = Date.now();
+    process.kill(topo!, "SIGKILL");
+    const code = await run.exited;
+    const took = Date.now() - t0;
+    console.log(`topology SIGKILLed: run exited ${code} after ${took} ms`);
+    expect(code).toBe(1);
+    expect(run.stderr().trim().split("\n").at(-1)).toBe("error: the topology was killed by SIGKILL");
+    expect(took).toBeLessThan(1_000);
+  }, 30_000);
+
+  test("a task instance that starts after the source is drained: the run exits at once, without a retry warning", async () => {
+    // `tempest run` loads B's module to check it, then each B worker does: the third load waits
+    // 2 s before it connects, when the 10 lines are done.
+    const dir = project(10, "", {
+      B: `import { defineTask } from "tempest";
+import { appendFileSync, readFileSync } from "node:fs";
+appendFileSync("b-loads", "x");
+if (readFileSync("b-loads", "utf8").length === 3) await Bun.sleep(2000);
+export default defineTask({ handle(msg) { return msg; } });
+`,
+    });
+    writeFileSync(join(dir, "Runtime.toml"), readFileSync(join(dir, "Runtime.toml"), "utf8") + "\n[topology.y.task.B]\nworkers = 2\n");
+    const t0 = Date.now();
+    const r = await runTempest(["run", "y"], { cwd: dir });
+    const took = Date.now() - t0;
+    console.log(`late task: run exited ${r.code} after ${took} ms`);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain("read 10, completed 10");
+    expect(r.stderr).not.toContain("not reachable");
+    expect(took).toBeLessThan(4_000);
+  }, 30_000);
+});
