@@ -132,3 +132,50 @@ export default defineTask({ handle(msg) { return msg; } });
     expect(took).toBeLessThan(4_000);
   }, 30_000);
 });
+
+describe("tempest run: a delivery above max_frame", () => {
+  test("a join whose parents each return 9 MB fails that root with its size; no connection drops; the rest complete", async () => {
+    const big = `import { defineTask } from "tempest";
+export default defineTask({ handle(msg) { return msg.n === 5 ? { n: 5, big: "x".repeat(9 * 1024 * 1024) } : msg; } });
+`;
+    const dir = tempProject({
+      ...diamondFiles({
+        join: "all",
+        runtime: `[topology.y.source]\ntype = "file"\npath = "in.jsonl"\n\n[topology.y.message]\ntimeout = 5000\n`,
+        tasks: { B: big, C: big, D: `import { defineTask } from "tempest";
+import { appendFileSync, mkdirSync } from "node:fs";
+mkdirSync("out", { recursive: true });
+export default defineTask({ handle(parts, ctx) { appendFileSync("out/d.txt", ctx.msgId + "\\n"); } });
+` },
+      }),
+      "in.jsonl": jsonl(200),
+    });
+    const run = startTempest(["run", "y"], { cwd: dir });
+    let peak = 0;
+    const sampler = setInterval(() => {
+      for (const p of childPids(run.proc.pid)) {
+        try {
+          const cmd = readFileSync(`/proc/${p}/cmdline`, "utf8").split("\0");
+          if (!cmd.includes("topology")) continue;
+          const kb = Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${p}/status`, "utf8"))?.[1] ?? 0);
+          peak = Math.max(peak, kb * 1024);
+        } catch {
+          // gone
+        }
+      }
+    }, 20);
+    const code = await run.exited;
+    clearInterval(sampler);
+    console.log(`9 MB + 9 MB join: exit ${code}; topology peak RSS ${(peak / 1e6).toFixed(0)} MB`);
+    expect(code).toBe(0);
+    expect(run.stdout()).toContain("read 200, completed 199");
+    expect(run.stdout()).toContain("dead-lettered 1");
+    const letters = deadLetters(dir);
+    expect(letters.map((l) => l.id)).toEqual(["5"]);
+    expect(letters[0]!.error).toMatch(/^D: its delivery \(the join of its parents\) takes \d{8} bytes, above max_frame \(16777216 bytes\)/);
+    expect(run.stderr()).not.toContain("exceeds max_frame");
+    expect(run.stderr()).not.toContain("left (session");
+    expect(ids(dir).size).toBe(199);
+    expect(peak).toBeLessThan(1e9);
+  }, 60_000);
+});

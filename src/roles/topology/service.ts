@@ -1,5 +1,5 @@
 import { createServer, type Server, type Socket } from "node:net";
-import { cborJoinMap, isCodecError } from "../../codec/index.ts";
+import { DEFAULT_MAX_FRAME, cborJoinMap, isCodecError } from "../../codec/index.ts";
 import { TempestError } from "../../core/errors.ts";
 import { isLoopback, newNonce, verifyProof } from "../../core/auth.ts";
 import { capacity, createPipeline, isIdle, stats, step, type Effect, type PipelineState, type TaskSpec } from "../../core/pipeline/index.ts";
@@ -42,6 +42,10 @@ type Peer =
   | { kind: "control"; conn: FramedConnection; addr: string };
 
 const POLL_BATCH = 500;
+/** Room for the rest of a `deliver` frame (ids, edge, attempt) around its message. */
+const DELIVER_MARGIN = 64 * 1024;
+/** The largest message a delivery may carry: a bigger frame would be refused by the task. */
+const MAX_DELIVERY_BYTES = DEFAULT_MAX_FRAME - DELIVER_MARGIN;
 const ACK_BATCH = 500;
 const ACK_DELAY_MS = 5;
 
@@ -272,9 +276,16 @@ class TopologyService {
   // --- effects -----------------------------------------------------------------------------
 
   private run(effects: Effect[]): void {
+    let oversized: Array<Effect & { type: "deliver" }> | null = null;
     for (const e of effects) {
       switch (e.type) {
         case "deliver": {
+          // A frame the task must refuse would cost its connection and everything it holds:
+          // fail this one root instead, with its size, and send nothing.
+          if (e.payload.length > MAX_DELIVERY_BYTES) {
+            (oversized ??= []).push(e);
+            break;
+          }
           if (!this.delivering) {
             this.delivering = true;
             this.startedAt = clock();
@@ -294,6 +305,10 @@ class TopologyService {
           this.opts.log.debug(`message ${e.rootId} failed (${e.error}); attempt ${e.attempt} in ${e.delayMs} ms`);
           break;
       }
+    }
+    for (const e of oversized ?? []) {
+      const error = `its delivery (${e.edge[0] === "$join" ? "the join of its parents" : `from ${e.edge[0] || "the source"}`}) takes ${e.payload.length} bytes, above max_frame (${DEFAULT_MAX_FRAME} bytes) with the envelope: it cannot be delivered`;
+      this.run(step(this.pipeline, { type: "fail", session: e.session, delivery: e.delivery, error }, clock()));
     }
   }
 
