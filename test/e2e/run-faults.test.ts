@@ -4,6 +4,7 @@
  */
 import { afterAll, afterEach, describe, expect, test } from "bun:test";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { createConnection, type Socket } from "node:net";
 import { join } from "node:path";
 import { diamondFiles } from "../helpers/projects.ts";
 import { childPids, startTempest, stopAll } from "../helpers/process.ts";
@@ -177,5 +178,56 @@ export default defineTask({ handle(parts, ctx) { appendFileSync("out/d.txt", ctx
     expect(run.stderr()).not.toContain("left (session");
     expect(ids(dir).size).toBe(199);
     expect(peak).toBeLessThan(1e9);
+  }, 60_000);
+});
+
+describe("tempest run: peers that never say hello", () => {
+  test("200 slowloris connections and 40 that push 6 MB before any hello: all closed within seconds, memory bounded, a few log lines", async () => {
+    const dir = tempProject({ ...diamondFiles(), "Runtime.toml": `[topology.y.source]\ntype = "generator"\ncount = 0\nrate = 200\n` });
+    const run = startTempest(["run", "y"], { cwd: dir });
+    const port = Number((await run.waitForStderr(/listening on 127\.0\.0\.1:(\d+)/))[1]);
+    await waitFor(() => ["A", "B", "C", "D"].every((t) => run.stderr().includes(`task ${t}#0 joined`)), "all four tasks to join");
+    const topo = childPids(run.proc.pid).find((p) => readFileSync(`/proc/${p}/cmdline`, "utf8").split("\0").includes("topology"))!;
+    const rss = () => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${topo}/status`, "utf8"))?.[1] ?? 0) * 1024;
+    const before = rss();
+    let peak = before;
+    const sampler = setInterval(() => (peak = Math.max(peak, rss())), 20);
+    const header = new Uint8Array([0x00, 0xc0, 0x00, 0x00]); // announces a 12.6 MB frame
+    const sockets: Socket[] = [];
+    let closed = 0;
+    const open = (onConnect: (s: Socket) => void) => {
+      const s = createConnection({ host: "127.0.0.1", port }, () => onConnect(s));
+      s.on("data", () => {});
+      s.on("error", () => {});
+      s.on("close", () => closed++);
+      sockets.push(s);
+    };
+    const timers: ReturnType<typeof setInterval>[] = [];
+    for (let i = 0; i < 200; i++) {
+      open((s) => {
+        // Half announce a frame too big before a hello, half a small one they never finish.
+        s.write(i % 2 ? header : new Uint8Array([0, 0, 0x10, 0]));
+        timers.push(setInterval(() => s.writable && s.write(new Uint8Array(100)), 100)); // 1 KB/s
+      });
+    }
+    const chunk = new Uint8Array(6 * 1024 * 1024);
+    for (let i = 0; i < 40; i++) open((s) => s.write(Buffer.concat([header, chunk])));
+    const t0 = Date.now();
+    try {
+      await waitFor(() => closed === sockets.length, "the topology to close every connection", 8_000);
+    } finally {
+      for (const t of timers) clearInterval(t);
+      clearInterval(sampler);
+      for (const s of sockets) s.destroy();
+    }
+    const took = Date.now() - t0;
+    const lines = run.stderr().split("\n").filter((l) => /clos(ing|ed) .*connection/.test(l));
+    console.log(`pre-auth flood: all ${sockets.length} closed after ${took} ms; topology RSS ${(before / 1e6).toFixed(0)} MB → peak ${(peak / 1e6).toFixed(0)} MB; ${lines.length} log lines`);
+    expect(peak - before).toBeLessThan(100e6);
+    expect(lines.length).toBeLessThanOrEqual(6);
+    run.proc.kill("SIGTERM");
+    expect(await run.exited).toBe(0);
+    const m = /y: read (\d+), completed (\d+), retried 0, dead-lettered 0/.exec(run.stdout());
+    expect(m?.[2]).toBe(m?.[1]);
   }, 60_000);
 });

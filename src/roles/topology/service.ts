@@ -37,11 +37,22 @@ export interface TopologyHandle {
 }
 
 type Peer =
-  | { kind: "pending"; conn: FramedConnection; addr: string; nonce: string }
+  | { kind: "pending"; conn: FramedConnection; addr: string; ip: string; nonce: string; deadline: ReturnType<typeof setTimeout>; counted: boolean }
   | { kind: "task"; conn: FramedConnection; addr: string; session: string; task: string; instance: string }
   | { kind: "control"; conn: FramedConnection; addr: string };
 
 const POLL_BATCH = 500;
+/**
+ * Before its hello a peer is nobody (DESIGN.md §11): its frames are small, it has a deadline,
+ * and only so many may wait at once, per address and in all, so that a flood of half-open or
+ * slowloris connections costs a bounded few megabytes instead of the topology's memory.
+ */
+export const PREAUTH_MAX_FRAME = 16 * 1024;
+export const HELLO_DEADLINE_MS = 2_000;
+export const MAX_PENDING_PER_ADDRESS = 32;
+export const MAX_PENDING = 256;
+/** Refusals before a hello are logged as one line per this window, not one per connection. */
+const REFUSAL_WINDOW_MS = 1_000;
 /** Room for the rest of a `deliver` frame (ids, edge, attempt) around its message. */
 const DELIVER_MARGIN = 64 * 1024;
 /** The largest message a delivery may carry: a bigger frame would be refused by the task. */
@@ -81,6 +92,9 @@ class TopologyService {
   private readonly finished = new Promise<TopologySummary>((r) => (this.resolveFinished = r));
   private done = false;
   private readonly heartbeatMs: number;
+  private readonly pendingByIp = new Map<string, number>();
+  private pendingCount = 0;
+  private refusals: { count: number; reasons: Map<string, number>; timer?: ReturnType<typeof setTimeout> } = { count: 0, reasons: new Map() };
 
   constructor(private readonly opts: TopologyOptions) {
     const t = opts.topology;
@@ -153,14 +167,28 @@ class TopologyService {
   // --- connections -------------------------------------------------------------------------
 
   private accept(socket: Socket): void {
-    const addr = `${socket.remoteAddress}:${socket.remotePort}`;
-    const peer: Peer = { kind: "pending", conn: new FramedConnection(socket), addr, nonce: newNonce() };
+    const ip = socket.remoteAddress ?? "?";
+    const addr = `${ip}:${socket.remotePort}`;
+    const fromIp = this.pendingByIp.get(ip) ?? 0;
+    if (this.done || fromIp >= MAX_PENDING_PER_ADDRESS || this.pendingCount >= MAX_PENDING) {
+      this.refused(addr, this.done ? "the topology has finished" : fromIp >= MAX_PENDING_PER_ADDRESS ? `${MAX_PENDING_PER_ADDRESS} connections from ${ip} are already waiting to say hello` : `${MAX_PENDING} connections are already waiting to say hello`);
+      socket.on("error", () => {});
+      socket.destroy();
+      return;
+    }
+    this.pendingByIp.set(ip, fromIp + 1);
+    this.pendingCount++;
+    const conn = new FramedConnection(socket, { maxFrame: PREAUTH_MAX_FRAME });
+    const deadline = setTimeout(() => {
+      if (current.kind === "pending") this.refuse(current, `no hello within ${HELLO_DEADLINE_MS} ms`);
+    }, HELLO_DEADLINE_MS);
+    const peer: Peer = { kind: "pending", conn, addr, ip, nonce: newNonce(), deadline, counted: true };
     this.peers.add(peer);
     // The first frame: a nonce for the peer's token proof (sent whether or not a token is set).
     peer.conn.send({ type: "challenge", nonce: peer.nonce });
-    // A peer that never says hello is dropped by the heartbeat check.
     let current: Peer = peer;
     socket.on("data", (chunk: Buffer) => {
+      if (current.conn.closed) return;
       try {
         for (const frame of current.conn.decode(chunk)) current = this.onFrame(current, frame);
       } catch (e) {
@@ -173,6 +201,7 @@ class TopologyService {
     socket.on("error", () => {});
     socket.on("close", () => {
       this.peers.delete(current);
+      if (current.kind === "pending") this.leavePending(current);
       if (current.kind === "task") {
         this.sessions.delete(current.session);
         this.run(step(this.pipeline, { type: "session_closed", session: current.session }, clock()));
@@ -180,6 +209,42 @@ class TopologyService {
         this.afterEvents();
       }
     });
+  }
+
+  /** A pending peer is gone or said hello: it no longer counts against the caps. */
+  private leavePending(peer: Peer & { kind: "pending" }): void {
+    clearTimeout(peer.deadline);
+    if (!peer.counted) return;
+    peer.counted = false;
+    const n = (this.pendingByIp.get(peer.ip) ?? 1) - 1;
+    if (n <= 0) this.pendingByIp.delete(peer.ip);
+    else this.pendingByIp.set(peer.ip, n);
+    this.pendingCount = Math.max(0, this.pendingCount - 1);
+  }
+
+  /**
+   * One line for the first refusal before a hello, then one summary per window for the rest of
+   * a burst: a thousand bad connections are one problem, not a thousand warnings.
+   */
+  private refused(addr: string, reason: string): void {
+    const r = this.refusals;
+    if (!r.timer) {
+      this.opts.log.warn(`closing connection from ${addr}: ${reason}`);
+      r.timer = setTimeout(() => this.flushRefusals(), REFUSAL_WINDOW_MS);
+      return;
+    }
+    r.count++;
+    const kind = reason.replace(/\d+ bytes/, "N bytes");
+    r.reasons.set(kind, (r.reasons.get(kind) ?? 0) + 1);
+  }
+
+  private flushRefusals(): void {
+    const r = this.refusals;
+    r.timer = undefined;
+    if (r.count === 0) return;
+    const reasons = [...r.reasons].sort((a, b) => b[1] - a[1]).map(([why, n]) => `${n} × ${why}`).join("; ");
+    this.opts.log.warn(`closed ${r.count} more connection(s) before their hello in ${REFUSAL_WINDOW_MS} ms: ${reasons}`);
+    this.refusals = { count: 0, reasons: new Map(), timer: setTimeout(() => this.flushRefusals(), REFUSAL_WINDOW_MS) };
   }
 
   /** Handles one frame; returns the peer as it is after it (a handshake changes its kind). */
@@ -205,6 +270,8 @@ class TopologyService {
       throw new Error("authentication failed: the hello does not prove knowledge of this topology's TEMPEST_TOKEN");
     }
     this.peers.delete(peer);
+    this.leavePending(peer);
+    peer.conn.maxFrame = DEFAULT_MAX_FRAME;
     const session = `s${++this.sessionCounter}`;
     if (hello.role === "control") {
       const next: Peer = { kind: "control", conn: peer.conn, addr: peer.addr };
@@ -267,7 +334,8 @@ class TopologyService {
   }
 
   private refuse(peer: Peer, reason: string): void {
-    this.opts.log.warn(`closing connection from ${peer.addr}: ${reason}`);
+    if (peer.kind === "pending") this.refused(peer.addr, reason);
+    else this.opts.log.warn(`closing connection from ${peer.addr}: ${reason}`);
     if (peer.kind === "pending") peer.conn.send({ type: "reject", reason });
     peer.conn.flush();
     peer.conn.destroy();
@@ -433,6 +501,7 @@ class TopologyService {
       peer.conn.end();
     }
     this.server?.close();
+    clearTimeout(this.refusals.timer);
     const summary = this.summary();
     void this.opts.source.close().finally(() => this.resolveFinished(summary));
   }
