@@ -231,3 +231,31 @@ describe("tempest run: peers that never say hello", () => {
     expect(m?.[2]).toBe(m?.[1]);
   }, 60_000);
 });
+
+describe("tempest run: a handler that hangs on some ids", () => {
+  test("0.2% of ids never resolve at concurrency 8: only those are dead-lettered, the rest complete once", async () => {
+    const lines = 5000;
+    const dir = project(lines, "timeout = 5000\nretry = 3\n", {
+      B: `import { defineTask } from "tempest";
+export default defineTask({ async handle(msg) { if (msg.n % 500 === 0) return new Promise(() => {}); await Bun.sleep(1); return msg; } });
+`,
+    });
+    writeFileSync(join(dir, "Runtime.toml"), readFileSync(join(dir, "Runtime.toml"), "utf8") + "\n[topology.y.task.B]\nconcurrency = 8\n");
+    const t0 = Date.now();
+    const r = await runTempest(["run", "y"], { cwd: dir, timeoutMs: 110_000 });
+    const took = Date.now() - t0;
+    const letters = deadLetters(dir);
+    const hung = new Set(Array.from({ length: lines / 500 }, (_, i) => String((i + 1) * 500)));
+    const healthyLost = letters.filter((l) => !hung.has(l.id)).length;
+    const counts = new Map<string, number>();
+    for (const id of readFileSync(join(dir, "out/d.txt"), "utf8").split("\n").filter(Boolean)) counts.set(id, (counts.get(id) ?? 0) + 1);
+    // A healthy id reaches D twice (through B and C); a hung one through C on each of its 4 attempts.
+    const duplicates = [...counts].filter(([id]) => !hung.has(id)).reduce((n, [, c]) => n + Math.max(0, c - 2), 0);
+    console.log(`hanging handler: exit ${r.code} after ${took} ms; ${healthyLost} healthy ids dead-lettered; ${duplicates} duplicates; ${r.stdout.split("\n")[0]}`);
+    expect(r.code).toBe(0);
+    expect(healthyLost).toBe(0);
+    expect(letters.map((l) => l.id).sort()).toEqual([...hung].sort());
+    expect(duplicates).toBe(0);
+    expect(counts.size).toBe(lines);
+  }, 120_000);
+});
