@@ -4,10 +4,13 @@ import { resolve } from "node:path";
 import type { ProcessSpec } from "../../core/supervise/config.ts";
 import type { ExitStatus } from "../../core/supervise/policy.ts";
 import { LineWriter, type RotatingLog } from "./log-file.ts";
+import { tagVariable } from "./proc.ts";
 
 export interface SpawnedChild {
   /** Also its process group id: every instance leads its own group. */
   pid: number;
+  /** Inherited by every descendant through the environment (proc.ts `taggedPids`). */
+  tag: string;
   exited: Promise<ExitStatus>;
   /** Both output streams ended: everything the group wrote is in the log. */
   drained: Promise<void>;
@@ -26,7 +29,8 @@ export class SpawnError extends Error {
  */
 export function spawnInstance(spec: ProcessSpec, instance: number, log: RotatingLog): SpawnedChild {
   if (!isDirectory(spec.cwd)) throw new SpawnError(`cwd ${spec.cwd} does not exist`, false);
-  const env: Record<string, string | undefined> = { ...process.env, ...spec.env, INSTANCE: String(instance) };
+  const tag = Buffer.from(crypto.getRandomValues(new Uint8Array(8))).toString("hex");
+  const env: Record<string, string | undefined> = { ...process.env, ...spec.env, INSTANCE: String(instance), [tagVariable(tag)]: "1" };
   const exe = findExecutable(spec.command, env.PATH ?? "", spec.cwd);
   if (!exe) throw new SpawnError(`command not found: ${spec.command}`, false);
   let proc;
@@ -50,6 +54,7 @@ export function spawnInstance(spec: ProcessSpec, instance: number, log: Rotating
   const child = proc;
   return {
     pid: child.pid,
+    tag,
     exited: child.exited.then((): ExitStatus => {
       const sig = child.signalCode;
       if (sig === null || sig === undefined) return { code: child.exitCode, signal: null };
