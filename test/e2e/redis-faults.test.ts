@@ -147,3 +147,25 @@ export default defineTask({ async handle(msg) { await Bun.sleep(0); return msg; 
   expect(seen(dir).size).toBe(healthy);
   expect(peak).toBeLessThan(1e9);
 }, 180_000);
+
+test("an entry pending under this consumer's own name but not held by this run (an earlier run read it late) is claimed after claim_idle_ms", async () => {
+  const key = `${redis.prefix()}:orders`;
+  const dir = tempProject(diamondFiles({
+    tasks: { D: D_RECORDS },
+    runtime: `[topology.y.source]\ntype = "redis-stream"\nuri = "${redis.url}"\nkey = "${key}"\ngroup = "g"\nconsumer = "me"\nclaim_idle_ms = 1000\n`,
+  }));
+  await redis.call("XGROUP", "CREATE", key, "g", "0", "MKSTREAM");
+  const run = startTempest(["run", "y"], { cwd: dir });
+  await run.waitForStderr(/task D#0 joined/);
+  await redis.xadd(key, 10, (i) => ({ n: String(i) }));
+  await waitFor(() => seen(dir).size === 10, "the first 10 ids at D");
+  // What the replaced run read just before it died: pending under "me", held by nobody alive.
+  // One transaction, so that the topology's blocked read cannot take the entry first.
+  const replies = (await redis.client().multi().xadd(key, "*", "n", "orphan").xreadgroup("GROUP", "g", "me", "COUNT", 1, "STREAMS", key, ">").exec()) as Array<[Error | null, unknown]>;
+  const orphan = String(replies[0]![1]);
+  await waitFor(() => seen(dir).has(orphan), "the orphaned entry to be claimed and processed", 10_000);
+  await waitFor(async () => Number(((await redis.call("XPENDING", key, "g")) as [number])[0]) === 0, "XPENDING 0");
+  expect(run.stderr()).toMatch(/claimed 1 entry idle for over 1000 ms from me \(an earlier run of this consumer\)/);
+  run.proc.kill("SIGTERM");
+  expect(await run.exited).toBe(0);
+}, 60_000);

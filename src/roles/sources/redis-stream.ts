@@ -14,9 +14,9 @@ type Entry = [Buffer, Buffer[]];
 /**
  * A Redis stream read through a consumer group (DESIGN.md §6). On start it first re-reads this
  * consumer's own pending entries (id 0: what a crashed run of the same consumer left), then new
- * ones (`>`); it claims entries OTHER consumers left idle for `claim_idle_ms` (XPENDING IDLE,
- * then XCLAIM of those only: a claim of its own in-flight entry would start a second root of
- * the same id, and dead-letter it twice). What it holds, it keeps fresh (XCLAIM JUSTID to
+ * ones (`>`); it claims entries left idle for `claim_idle_ms` that this process does not hold
+ * (XPENDING IDLE, then XCLAIM of those only: a claim of its own in-flight entry would start a
+ * second root of the same id, and dead-letter it twice). What it holds, it keeps fresh (XCLAIM JUSTID to
  * itself resets the idle time without counting a delivery), so a root that is retried for
  * longer than `claim_idle_ms` is not taken by another instance either. Acks are batched; the blocking read has a connection of its own. The attempt of a message is
  * the entry's delivery count, so it survives restarts.
@@ -141,11 +141,13 @@ export class RedisStreamSource implements Source {
       this.claimCursor = nextId(rows[rows.length - 1]![0]);
       this.lastClaimAt = 0;
     } else this.claimCursor = "-";
-    const ids = rows.filter((r) => r[1] !== this.consumer && !this.held.has(r[0])).map((r) => r[0]);
+    // Not what this process holds. An entry under our own name that we do not hold is an earlier
+    // run's (say one that was still reading while its replacement started): it is claimed too.
+    const ids = rows.filter((r) => !this.held.has(r[0])).map((r) => r[0]);
     if (ids.length === 0) return [];
     const reply = (await this.cmd.callBuffer("XCLAIM", this.cfg.key, this.cfg.group, this.consumer, this.claimIdleMs, ...ids)) as Array<Entry | null>;
     const entries = reply.filter((e): e is Entry => e !== null && e[1] !== null);
-    const owners = [...new Set(rows.filter((r) => ids.includes(r[0])).map((r) => r[1]))];
+    const owners = [...new Set(rows.filter((r) => ids.includes(r[0])).map((r) => (r[1] === this.consumer ? `${r[1]} (an earlier run of this consumer)` : r[1])))];
     if (entries.length) this.log.info(`claimed ${entries.length} entr${entries.length === 1 ? "y" : "ies"} idle for over ${this.claimIdleMs} ms from ${owners.join(", ")}`);
     return entries;
   }
