@@ -36,7 +36,8 @@ const INITIAL_PARTIAL = 64 * 1024;
  *   close the connection. Frames already decoded from the failing chunk are dropped with it.
  */
 export class FrameDecoder {
-  readonly maxFrame: number;
+  /** May be raised once a peer is trusted (a small limit before the handshake, DESIGN.md §11). */
+  maxFrame: number;
   /** Header bytes of a frame whose length is not yet known (0..3 of them). */
   private readonly head = new Uint8Array(HEADER);
   private headLen = 0;

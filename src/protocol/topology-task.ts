@@ -83,6 +83,8 @@ export const RejectCode = {
   stopping: "stopping",
   instance: "instance",
   malformed: "malformed",
+  /** No hello within the deadline (DESIGN.md §11: pre-auth costs are bounded). */
+  timeout: "timeout",
 } as const;
 export type RejectCode = (typeof RejectCode)[keyof typeof RejectCode];
 /** `code` is absent from older topologies. */

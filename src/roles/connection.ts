@@ -27,6 +27,11 @@ export class FramedConnection {
     });
   }
 
+  /** The largest frame accepted from now on (a handshake raises it). */
+  set maxFrame(n: number) {
+    this.decoder.maxFrame = n;
+  }
+
   /** Decodes a chunk; throws CodecError on a bad frame (the caller closes the connection). */
   decode(chunk: Uint8Array): unknown[] {
     this.lastSeen = clock();

@@ -109,7 +109,7 @@ describe("redis-stream source", () => {
     await waitFor(() => seen(p.dir).size > 3000, "3,000 ids to reach D", 30_000);
     process.kill(await waitFor(() => topologyChild(first), "the topology process"), "SIGKILL");
     expect(await first.exited).toBe(1);
-    expect(first.stderr()).toContain("error: the topology exited on SIGKILL");
+    expect(first.stderr()).toContain("error: the topology was killed by SIGKILL");
     expect(await pendingCount(redis, p.key, p.group)).toBeGreaterThan(0);
     const second = startTempest(["run", "y"], { cwd: p.dir, env: p.env });
     const counts = await expectAllDone(redis, p, ids, 60_000);

@@ -3,7 +3,8 @@ import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 
 /** The compiled binary under test; `npm test` builds it first. */
-export const TEMPEST = resolve(import.meta.dir, "../../dist/tempest");
+/** `TEMPEST_TEST_BIN` runs the same tests against another build (e.g. the one before a fix). */
+export const TEMPEST = process.env.TEMPEST_TEST_BIN ?? resolve(import.meta.dir, "../../dist/tempest");
 
 export interface RunResult {
   code: number | null;

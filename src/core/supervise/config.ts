@@ -47,6 +47,8 @@ export interface ProcessSpec {
   stopSignal: string;
   stopTimeoutMs: number;
   log: LogRules;
+  /** Only for an embedding role (`tempest run` with a stdin source): the supervisor's own stdin. */
+  stdin?: "inherit";
 }
 
 export interface SuperviseConfig {
@@ -97,6 +99,7 @@ export function defineProcess(input: ProcessInput, baseDir = process.cwd()): Pro
     stopSignal: normalizeSignal(input.stopSignal ?? d.stopSignal) ?? d.stopSignal,
     stopTimeoutMs: input.stopTimeoutMs ?? d.stopTimeoutMs,
     log: { ...d.log, ...input.log },
+    ...(input.stdin ? { stdin: input.stdin } : {}),
   };
 }
 

@@ -1,58 +1,45 @@
-import type { Subprocess } from "bun";
 import { logTimestamps, timestamp } from "../log.ts";
+/**
+ * The output of one child of `tempest run` (the topology, or one task instance), as the
+ * supervisor hands it over: split into lines, each forwarded with the child's tag
+ * (`[split#1] …`, not doubled when the child tagged it itself), the last few kept for error
+ * messages.
+ */
+export class ChildOutput {
+  /** The last lines it wrote, untagged as written, for error messages. */
+  readonly tail: string[] = [];
+  private partial = "";
+  private readonly decoder = new TextDecoder();
+  private readonly prefix: string;
 
-/** A child process of `tempest run`, its output forwarded line by line with its tag. */
-export interface Child {
-  name: string;
-  proc: Subprocess<"ignore" | "inherit", "pipe", "pipe">;
-  exited: Promise<number>;
-  /** The last lines it wrote to stderr, for error messages. */
-  tail: string[];
-}
+  /** With timestamps on (TEMPEST_LOG_TIMESTAMPS=1), each forwarded line is stamped once, here. */
+  private readonly stamp = logTimestamps();
 
-export function spawnChild(name: string, argv: string[], opts: { env: Record<string, string | undefined>; stdin: "ignore" | "inherit"; onLine?: (line: string) => void }): Child {
-  // With timestamps on, the forwarder stamps each line once: the child must not stamp its own.
-  const stamp = logTimestamps();
-  const proc = Bun.spawn(argv, {
-    env: stamp ? { ...opts.env, TEMPEST_LOG_TIMESTAMPS: "0" } : opts.env,
-    stdin: opts.stdin,
-    stdout: "pipe",
-    stderr: "pipe",
-    // Its own process group: a terminal's Ctrl-C reaches only `tempest run`, which then stops
-    // the topology first and the tasks after it, and can signal each whole group.
-    detached: true,
-  });
-  const child: Child = { name, proc, exited: proc.exited, tail: [] };
-  void forward(proc.stdout, process.stdout, name, stamp, () => {});
-  void forward(proc.stderr, process.stderr, name, stamp, (line) => {
-    child.tail.push(line);
-    if (child.tail.length > 20) child.tail.shift();
-    opts.onLine?.(line);
-  });
-  return child;
-}
-
-async function forward(stream: ReadableStream<Uint8Array>, to: NodeJS.WriteStream, tag: string, stamp: boolean, onLine: (l: string) => void): Promise<void> {
-  const decoder = new TextDecoder();
-  let partial = "";
-  const prefix = `[${tag}] `;
-  const emit = (line: string) => {
-    onLine(line);
-    to.write(`${stamp ? timestamp() : ""}${line.startsWith(prefix) ? line : `${prefix}${line}`}\n`);
-  };
-  for await (const chunk of stream) {
-    const lines = (partial + decoder.decode(chunk, { stream: true })).split("\n");
-    partial = lines.pop() ?? "";
-    for (const l of lines) emit(l);
+  constructor(readonly tag: string, private readonly to: NodeJS.WriteStream, private readonly onLine: (line: string) => void = () => {}) {
+    this.prefix = `[${tag}] `;
   }
-  if (partial) emit(partial);
-}
 
-/** Signals the child's whole process group; ignores a group that is already gone. */
-export function signalGroup(child: Child, signal: NodeJS.Signals): void {
-  try {
-    process.kill(-child.proc.pid, signal);
-  } catch {
-    // already exited
+  push(bytes: Uint8Array): void {
+    const lines = (this.partial + this.decoder.decode(bytes, { stream: true })).split("\n");
+    this.partial = lines.pop() ?? "";
+    for (const l of lines) this.emit(l);
+  }
+
+  flush(): void {
+    if (this.partial) this.emit(this.partial);
+    this.partial = "";
+  }
+
+  /** The last line it logged at error level (`error: …`), without tag or level; null if none. */
+  lastError(): string | null {
+    const line = [...this.tail].reverse().find((l) => /^(\[[^\]]+\]\s*)?error: /.test(l));
+    return line === undefined ? null : line.replace(/^\[[^\]]+\]\s*/, "").replace(/^error:\s*/, "");
+  }
+
+  private emit(line: string): void {
+    this.tail.push(line);
+    if (this.tail.length > 20) this.tail.shift();
+    this.onLine(line);
+    this.to.write(`${this.stamp ? timestamp() : ""}${line.startsWith(this.prefix) ? line : `${this.prefix}${line}`}\n`);
   }
 }

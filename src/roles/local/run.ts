@@ -1,11 +1,16 @@
+import { logTimestamps } from "../log.ts";
 import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { TempestError } from "../../core/errors.ts";
 import type { Project, Topology } from "../../core/project/model.ts";
-import type { Logger } from "../log.ts";
+import { defineProcess, type ProcessSpec, type SuperviseConfig } from "../../core/supervise/config.ts";
+import { describeExit } from "../../core/supervise/policy.ts";
+import { createLogger, type Logger } from "../log.ts";
+import type { InstanceStatus } from "../supervise/instance.ts";
+import { startSupervisor, type Supervisor } from "../supervise/supervisor.ts";
 import { formatSummary, type TopologySummary } from "../topology/summary.ts";
-import { signalGroup, spawnChild, type Child } from "./child.ts";
+import { ChildOutput } from "./child.ts";
 import { selfCommand } from "./self.ts";
 
 export interface LocalRunOptions {
@@ -17,124 +22,177 @@ export interface LocalRunOptions {
 }
 
 const START_TIMEOUT_MS = 15_000;
-const TASK_EXIT_GRACE_MS = 10_000;
-const MAX_RESTARTS = 5;
+/** A task told to stop (SIGTERM) gets this long for its close hooks, then SIGKILL. */
+const TASK_STOP_MS = 3_000;
+const TOPOLOGY = "topology";
+
+/**
+ * How `tempest run` restarts a crashed task: the supervision policy of `tempest supervise`
+ * (DESIGN.md §10) with its rate rules, on a shorter leash than a server's: a laptop run should
+ * come back within 2 s, and a task that crashes more than 10 times a minute is a bug to see.
+ */
+const TASK_RULES = {
+  restart: "on-failure",
+  // 0: its topology told it to leave. 2: it cannot start (a module error): restarting cannot help.
+  successCodes: [0, 2],
+  backoff: { initialMs: 100, maxMs: 2_000, factor: 2, resetAfterMs: 10_000 },
+  limit: { restarts: 10, windowMs: 60_000 },
+  stopTimeoutMs: TASK_STOP_MS,
+} as const;
 
 /**
  * Local mode (DESIGN.md §1): the topology and every task instance as child processes of this
- * binary, on this machine. Returns the exit code. The topology decides when the work is done
- * (a finite source drained); this process only starts, forwards, restarts and stops.
+ * binary, on this machine, started and restarted by the supervision core of `tempest
+ * supervise` (its watchdog stops them should this process be SIGKILLed). Returns the exit code.
+ * The topology decides when the work is done (a finite source drained); this process only
+ * starts, forwards, restarts and stops, and stops the run when a task can never run again.
  */
 export async function runLocal(opts: LocalRunOptions): Promise<number> {
   const { project, topology, log } = opts;
   const self = selfCommand();
   const common = ["--project", project.root, ...opts.sets.flatMap((s) => ["--set", s])];
-  const env = { ...process.env, TEMPEST_PARENT_PID: String(process.pid) };
   const workDir = mkdtempSync(join(tmpdir(), "tempest-run-"));
   const summaryFile = join(workDir, "summary.json");
-  const tasks = new Map<string, Child>();
-  let stopping = false;
-  let topoExited = false;
-  let failed = false;
+  // With timestamps on, the forwarder stamps each child line once: the children must not stamp their own.
+  const env = { TEMPEST_PARENT_PID: String(process.pid), ...(logTimestamps() ? { TEMPEST_LOG_TIMESTAMPS: "0" } : {}) };
+  const outputs = new Map<string, ChildOutput>();
 
   let announce!: (port: number) => void;
   const listening = new Promise<number>((r) => (announce = r));
-  const topo = spawnChild("topology", [...self, "topology", topology.name, "--port", String(opts.port ?? topology.runtime.port), "--summary-json", summaryFile, ...common], {
-    env,
-    stdin: topology.runtime.source?.type === "stdin" ? "inherit" : "ignore",
-    onLine: (line) => {
-      const m = /listening on (\S+):(\d+)$/.exec(line);
-      if (m) announce(Number(m[2]));
-    },
-  });
+  let topologyEnded!: (s: InstanceStatus) => void;
+  const ended = new Promise<InstanceStatus>((r) => (topologyEnded = r));
+  /** Why the run must end in failure although the topology may exit cleanly. */
+  let failure: string | null = null;
+  let stopping: Promise<void> | null = null;
+  let sup: Supervisor | null = null;
 
-  const stopAll = (why: string) => {
-    if (stopping) return;
-    stopping = true;
-    log.info(`${why}: stopping the topology, then the tasks`);
-    signalGroup(topo, "SIGTERM");
+  const topoSpec = defineProcess({
+    name: TOPOLOGY,
+    command: self[0]!,
+    args: [...self.slice(1), "topology", topology.name, "--port", String(opts.port ?? topology.runtime.port), "--summary-json", summaryFile, ...common],
+    env,
+    restart: "never",
+    stopTimeoutMs: topology.runtime.message.timeout + 5_000,
+    ...(topology.runtime.source?.type === "stdin" ? { stdin: "inherit" as const } : {}),
+  });
+  outputs.set(TOPOLOGY, new ChildOutput(TOPOLOGY, process.stderr, (line) => {
+    const m = /listening on (\S+):(\d+)$/.exec(line);
+    if (m) announce(Number(m[2]));
+  }));
+
+  /**
+   * Stops the topology (it stops reading and drains), then everything else. Without `drain`,
+   * what is in flight is left at the source at once: it cannot finish, and waiting for it
+   * would only time it out into the dead letters.
+   */
+  const stopRun = (why: string, drain = true): Promise<void> => {
+    stopping ??= (async () => {
+      log.info(`${why}: stopping the topology, then the tasks`);
+      if (!drain) await sup?.signalProcess(TOPOLOGY, "SIGUSR2").catch(() => {});
+      await sup?.stopProcess(TOPOLOGY).catch(() => {});
+    })();
+    return stopping;
   };
-  const onSignal = (sig: NodeJS.Signals) => (stopping ? process.exit(130) : stopAll(`received ${sig}`));
+
+  const onChange = (s: InstanceStatus) => {
+    if (s.name === TOPOLOGY) {
+      if (s.state === "exited" || s.state === "fatal" || s.state === "stopped") topologyEnded(s);
+      return;
+    }
+    const tag = outputs.get(s.name)?.tag ?? s.name;
+    if (stopping) return;
+    if (s.state === "backoff") {
+      log.warn(`task ${tag} ${exitWords(s)}; restarting it in ${s.next_retry_ms ?? 0} ms`);
+    } else if (s.state === "exited" && s.last_exit?.code === 2) {
+      const out = outputs.get(s.name);
+      failure = `task ${tag} cannot start: ${out?.lastError() ?? out?.tail.at(-1) ?? "exit code 2"}`;
+      log.error(failure);
+      void stopRun("a task cannot start");
+    } else if (s.state === "fatal") {
+      failure = `task ${tag} cannot run: ${s.reason}; the run stopped reading, and what it did not finish stays at the source`;
+      log.error(`task ${tag} will not be restarted again: ${s.reason}`);
+      void stopRun("a task can never run again", false);
+    }
+  };
+
+  const config = (processes: ProcessSpec[]): SuperviseConfig => ({ socket: null, logDir: join(workDir, "logs"), processes });
+  const slog = createLogger("run");
+  // Its transition lines name internal entries; this role reports them as tasks instead.
+  if (process.env.TEMPEST_LOG_LEVEL !== "debug") slog.level = -999;
+  sup = await startSupervisor(config([topoSpec]), {
+    log: slog,
+    ledgerFile: null,
+    removeOnDeath: workDir,
+    onOutput: (name, _i, bytes) => outputs.get(name)?.push(bytes),
+    onChange,
+  });
+  const supervisor = sup;
+
+  const onSignal = (sig: NodeJS.Signals) => {
+    if (!stopping) return void stopRun(`received ${sig}`);
+    supervisor.kill();
+    process.exit(130);
+  };
   process.on("SIGINT", onSignal);
   process.on("SIGTERM", onSignal);
 
   try {
+    let timer: ReturnType<typeof setTimeout> | undefined;
     const port = await Promise.race([
       listening,
-      topo.exited.then((code) => Promise.reject(startFailure("the topology", code, topo))),
-      Bun.sleep(START_TIMEOUT_MS).then(() => Promise.reject(new TempestError("E_ROLE_START", `the topology did not start within ${START_TIMEOUT_MS / 1000} s`, { exitCode: 1 }))),
-    ]);
+      ended.then((s) => Promise.reject(new TempestError("E_ROLE_START", `the topology could not start (${exitShort(s)}): ${outputs.get(TOPOLOGY)?.lastError() ?? s.reason ?? "no output"}`, { exitCode: 1 }))),
+      new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new TempestError("E_ROLE_START", `the topology did not start within ${START_TIMEOUT_MS / 1000} s`, { exitCode: 1 })), START_TIMEOUT_MS))),
+    ]).finally(() => clearTimeout(timer));
+
     const host = topology.runtime.host === "0.0.0.0" ? "127.0.0.1" : topology.runtime.host;
+    const tasks: ProcessSpec[] = [];
     for (const task of topology.dag.tasks) {
       const workers = topology.runtime.task[task]?.workers ?? 1;
       for (let i = 0; i < workers; i++) {
-        startTask(task, i, 0);
+        const name = `task.${task}.${i}`;
+        outputs.set(name, new ChildOutput(`${task}#${i}`, process.stderr));
+        tasks.push(defineProcess({
+          name,
+          command: self[0]!,
+          args: [...self.slice(1), "task", topology.name, task, "--connect", `${host}:${port}`, "--instance", String(i), ...common],
+          env,
+          ...TASK_RULES,
+          successCodes: [...TASK_RULES.successCodes],
+        }));
       }
     }
+    if (!stopping) void supervisor.reload(config([topoSpec, ...tasks])).catch((e) => log.error(`cannot start the tasks: ${(e as Error).message}`));
 
-    function startTask(task: string, instance: number, restarts: number): void {
-      const name = `${task}#${instance}`;
-      const child = spawnChild(name, [...self, "task", topology.name, task, "--connect", `${host}:${port}`, "--instance", String(instance), ...common], { env, stdin: "ignore" });
-      tasks.set(name, child);
-      void child.exited.then((code) => {
-        // Exit 0 is a task leaving because its topology told it to: not a crash.
-        if (stopping || topoExited || (code === 0 && !child.proc.signalCode)) return;
-        if (code === 2) {
-          log.error(`task ${name} cannot start: ${child.tail.at(-1) ?? `exit code ${code}`}`);
-          stopAll("a task cannot start");
-          failed = true;
-          return;
-        }
-        if (restarts >= MAX_RESTARTS) {
-          log.error(`task ${name} exited ${describeExit(child)} ${restarts + 1} times; not restarting it again`);
-          return;
-        }
-        log.warn(`task ${name} exited ${describeExit(child)}; restarting it`);
-        setTimeout(() => !stopping && !topoExited && startTask(task, instance, restarts + 1), 200 * 2 ** restarts);
-      });
+    const topo = await ended;
+    // The work is over one way or another: no task is restarted, every one is stopped now.
+    stopping ??= Promise.resolve();
+    const summary = existsSync(summaryFile) ? (JSON.parse(readFileSync(summaryFile, "utf8")) as TopologySummary) : null;
+    await supervisor.stop();
+    for (const o of outputs.values()) o.flush();
+    const clean = topo.state !== "fatal" && topo.last_exit?.code === 0 && topo.last_exit.signal === null;
+    if (!clean) {
+      const said = outputs.get(TOPOLOGY)?.lastError();
+      throw new TempestError("E_RUNTIME", `the topology ${exitWords(topo)}${said ? `: ${said}` : ""}`, { exitCode: 1 });
     }
-
-    const topoCode = await topo.exited;
-    topoExited = true;
-    // The topology told its tasks to shut down; give them time to finish (close hooks), then insist.
-    await waitAll([...tasks.values()], TASK_EXIT_GRACE_MS, () => [...tasks.values()].forEach((c) => signalGroup(c, "SIGTERM")));
-    await waitAll([...tasks.values()], 3_000, () => [...tasks.values()].forEach((c) => signalGroup(c, "SIGKILL")));
-    if (topoCode !== 0) {
-      throw new TempestError("E_RUNTIME", `the topology exited ${describeExit(topo)}: ${lastError(topo)}`, { exitCode: 1 });
-    }
-    if (failed) return 1;
-    if (existsSync(summaryFile)) {
-      const summary = JSON.parse(readFileSync(summaryFile, "utf8")) as TopologySummary;
-      console.log(formatSummary(summary));
-    }
+    if (summary) console.log(formatSummary(summary));
+    if (failure) throw new TempestError("E_RUNTIME", failure, { exitCode: 1 });
     return 0;
   } finally {
     process.off("SIGINT", onSignal);
     process.off("SIGTERM", onSignal);
-    signalGroup(topo, "SIGKILL");
-    for (const c of tasks.values()) signalGroup(c, "SIGKILL");
+    supervisor.kill();
+    await supervisor.stop();
     rmSync(workDir, { recursive: true, force: true });
   }
 }
 
-async function waitAll(children: Child[], ms: number, onTimeout: () => void): Promise<void> {
-  const all = Promise.all(children.map((c) => c.exited));
-  const timer = setTimeout(onTimeout, ms);
-  const settled = await Promise.race([all.then(() => true), Bun.sleep(ms + 100).then(() => false)]);
-  clearTimeout(timer);
-  if (!settled) await Promise.race([all, Bun.sleep(1000)]);
+function exitWords(s: InstanceStatus): string {
+  if (s.state === "fatal" && !s.last_exit) return `could not be started (${s.reason})`;
+  const e = s.last_exit;
+  if (!e) return "ended";
+  return e.signal ? `was killed by ${e.signal}` : `exited with code ${e.code}`;
 }
 
-function describeExit(c: Child): string {
-  const sig = c.proc.signalCode;
-  return sig ? `on ${sig}` : `with code ${c.proc.exitCode}`;
-}
-
-function lastError(c: Child): string {
-  const line = [...c.tail].reverse().find((l) => /error/i.test(l)) ?? c.tail.at(-1) ?? "no output";
-  return line.replace(/^\[[^\]]+\]\s*/, "").replace(/^error:\s*/, "");
-}
-
-function startFailure(what: string, code: number, c: Child): TempestError {
-  return new TempestError("E_ROLE_START", `${what} could not start (exit ${code}): ${lastError(c)}`, { exitCode: 1 });
+function exitShort(s: InstanceStatus): string {
+  return s.last_exit ? (s.last_exit.signal ? s.last_exit.signal : `exit ${s.last_exit.code}`) : describeExit({ code: null, signal: null });
 }

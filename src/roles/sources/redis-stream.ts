@@ -14,8 +14,11 @@ type Entry = [Buffer, Buffer[]];
 /**
  * A Redis stream read through a consumer group (DESIGN.md §6). On start it first re-reads this
  * consumer's own pending entries (id 0: what a crashed run of the same consumer left), then new
- * ones (`>`); XAUTOCLAIM takes over entries other consumers left idle for `claim_idle_ms`.
- * Acks are batched; the blocking read has a connection of its own. The attempt of a message is
+ * ones (`>`); it claims entries left idle for `claim_idle_ms` that this process does not hold
+ * (XPENDING IDLE, then XCLAIM of those only: a claim of its own in-flight entry would start a
+ * second root of the same id, and dead-letter it twice). What it holds, it keeps fresh (XCLAIM JUSTID to
+ * itself resets the idle time without counting a delivery), so a root that is retried for
+ * longer than `claim_idle_ms` is not taken by another instance either. Acks are batched; the blocking read has a connection of its own. The attempt of a message is
  * the entry's delivery count, so it survives restarts.
  */
 export class RedisStreamSource implements Source {
@@ -26,11 +29,13 @@ export class RedisStreamSource implements Source {
   private readonly claimIdleMs: number;
   /** The next id of our own pending list to re-read; null once it is exhausted. */
   private pendingCursor: string | null = "0";
-  private claimCursor = "0-0";
+  private claimCursor = "-";
   private lastClaimAt = 0;
   /** The group's lag (entries not yet read by it), refreshed about once a second; null until known. */
   private lag: number | null = null;
   private lastLagAt = 0;
+  /** Entries this consumer handed to the pipeline and has not acked: id → when last made fresh. */
+  private readonly held = new Map<string, number>();
 
   constructor(
     private readonly cfg: RedisStreamConfig,
@@ -98,10 +103,11 @@ export class RedisStreamSource implements Source {
         return this.decode(entries, await this.deliveryCounts(entries));
       }
     }
-    // 2. Entries that a dead consumer left idle too long.
+    // 2. Entries that a dead consumer left idle too long (and keep ours from looking dead).
     if (Date.now() - this.lastClaimAt >= Math.min(1000, this.claimIdleMs / 2)) {
       this.lastClaimAt = Date.now();
-      const claimed = await this.autoclaim(count);
+      await this.refreshHeld();
+      const claimed = await this.claimFromOthers(count);
       if (claimed.length) return this.decode(claimed, await this.deliveryCounts(claimed));
     }
     // 3. New entries, blocking up to block_ms on the reader's own connection.
@@ -122,13 +128,34 @@ export class RedisStreamSource implements Source {
     return entries.filter((e) => e[1] !== null);
   }
 
-  private async autoclaim(count: number): Promise<Entry[]> {
-    const reply = (await this.cmd.callBuffer("XAUTOCLAIM", this.cfg.key, this.cfg.group, this.consumer, this.claimIdleMs, this.claimCursor, "COUNT", count)) as [Buffer, Entry[], Buffer[]?];
-    this.claimCursor = reply[0].toString();
-    // More of the pending list to scan: go on at the next poll instead of waiting a second.
-    if (this.claimCursor !== "0-0") this.lastClaimAt = 0;
-    const entries = (reply[1] ?? []).filter((e) => e !== null && e[1] !== null);
-    if (entries.length) this.log.info(`claimed ${entries.length} entr${entries.length === 1 ? "y" : "ies"} idle for over ${this.claimIdleMs} ms from other consumers`);
+  /** Resets the idle time of what we hold and have not touched for half the claim time. */
+  private async refreshHeld(): Promise<void> {
+    const now = Date.now();
+    const stale: string[] = [];
+    for (const [id, at] of this.held) if (now - at >= this.claimIdleMs / 2) stale.push(id);
+    if (stale.length === 0) return;
+    const pipeline = this.cmd.pipeline();
+    for (let i = 0; i < stale.length; i += 500) pipeline.xclaim(this.cfg.key, this.cfg.group, this.consumer, 0, ...stale.slice(i, i + 500), "JUSTID");
+    await pipeline.exec();
+    for (const id of stale) if (this.held.has(id)) this.held.set(id, now);
+  }
+
+  /** Entries of other consumers idle for over `claim_idle_ms`, claimed for this one. */
+  private async claimFromOthers(count: number): Promise<Entry[]> {
+    const rows = (await this.cmd.call("XPENDING", this.cfg.key, this.cfg.group, "IDLE", this.claimIdleMs, this.claimCursor, "+", count)) as Array<[string, string, number, number]>;
+    // A full page: go on from after it at the next poll instead of waiting a second.
+    if (rows.length === count) {
+      this.claimCursor = nextId(rows[rows.length - 1]![0]);
+      this.lastClaimAt = 0;
+    } else this.claimCursor = "-";
+    // Not what this process holds. An entry under our own name that we do not hold is an earlier
+    // run's (say one that was still reading while its replacement started): it is claimed too.
+    const ids = rows.filter((r) => !this.held.has(r[0])).map((r) => r[0]);
+    if (ids.length === 0) return [];
+    const reply = (await this.cmd.callBuffer("XCLAIM", this.cfg.key, this.cfg.group, this.consumer, this.claimIdleMs, ...ids)) as Array<Entry | null>;
+    const entries = reply.filter((e): e is Entry => e !== null && e[1] !== null);
+    const owners = [...new Set(rows.filter((r) => ids.includes(r[0])).map((r) => (r[1] === this.consumer ? `${r[1]} (an earlier run of this consumer)` : r[1])))];
+    if (entries.length) this.log.info(`claimed ${entries.length} entr${entries.length === 1 ? "y" : "ies"} idle for over ${this.claimIdleMs} ms from ${owners.join(", ")}`);
     return entries;
   }
 
@@ -156,8 +183,10 @@ export class RedisStreamSource implements Source {
   private decode(entries: Entry[], attempts: Map<string, number>): { messages: SourceMessage[]; rejects: SourceReject[] } {
     const messages: SourceMessage[] = [];
     const rejects: SourceReject[] = [];
+    const now = Date.now();
     for (const [rawId, fields] of entries) {
       const id = rawId.toString();
+      this.held.set(id, now);
       try {
         messages.push({ id, payload: this.payloadOf(fields), attempt: attempts.get(id) ?? 1 });
       } catch (e) {
@@ -195,6 +224,7 @@ export class RedisStreamSource implements Source {
 
   async ack(ids: string[]): Promise<void> {
     if (ids.length === 0) return;
+    for (const id of ids) this.held.delete(id);
     const pipeline = this.cmd.pipeline();
     for (let i = 0; i < ids.length; i += 500) pipeline.xack(this.cfg.key, this.cfg.group, ...ids.slice(i, i + 500));
     await pipeline.exec();

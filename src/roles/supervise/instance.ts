@@ -1,7 +1,7 @@
 import type { ProcessSpec } from "../../core/supervise/config.ts";
 import { initialState, step, type ExitStatus, type InstanceState, type Phase, type PolicyAction, type PolicyEvent } from "../../core/supervise/policy.ts";
 import type { Logger } from "../log.ts";
-import { signalGroup, sweepGroup } from "./group.ts";
+import { signalGroup, signalTree, sweepGroup } from "./group.ts";
 import type { RotatingLog } from "./log-file.ts";
 import type { PidLedger } from "./pid-ledger.ts";
 import { procStat } from "./proc.ts";
@@ -30,6 +30,8 @@ export interface InstanceDeps {
   ledger: PidLedger | null;
   /** Monotonic milliseconds. */
   clock: () => number;
+  /** Hears every phase change, after it is logged (an embedding role reacts to `fatal`). */
+  onChange?: (instance: Instance) => void;
 }
 
 /** A settled instance is not in the middle of a start or a stop. */
@@ -82,7 +84,7 @@ export class Instance {
   /** The supervisor is being forced down: no grace. */
   kill(): void {
     try {
-      if (this.child) signalGroup(this.child.pid, "SIGKILL");
+      if (this.child) signalTree(this.child.pid, this.child.tag, "SIGKILL");
     } catch {
       // not ours to kill (EPERM): nothing more to do in a hurry
     }
@@ -120,6 +122,7 @@ export class Instance {
     this.inbox.push(event);
     if (this.dispatching) return; // an action's own event: handled by the loop below
     this.dispatching = true;
+    const before = this.state.phase;
     try {
       for (let e = this.inbox.shift(); e; e = this.inbox.shift()) {
         const r = step(this.state, e, this.deps.clock());
@@ -130,6 +133,7 @@ export class Instance {
     } finally {
       this.dispatching = false;
     }
+    if (this.state.phase !== before) this.deps.onChange?.(this);
     for (const w of [...this.waiters]) w();
   }
 
@@ -160,7 +164,8 @@ export class Instance {
       case "signal":
         if (!this.child) return undefined;
         try {
-          signalGroup(this.child.pid, a.signal);
+          const escaped = signalTree(this.child.pid, this.child.tag, a.signal);
+          if (escaped.length) return `${a.signal} to group ${this.child.pid} and to ${escaped.length} descendant(s) outside it (${escaped.join(", ")})`;
         } catch (e) {
           return `${a.signal} to group ${this.child.pid} failed: ${(e as Error).message}`;
         }
@@ -180,8 +185,8 @@ export class Instance {
       return undefined;
     }
     this.child = child;
-    this.deps.watchdog?.add(child.pid, this.spec.stopSignal);
-    this.deps.ledger?.record({ key: this.key, pid: child.pid, starttime: procStat(child.pid)?.starttime ?? null, stopSignal: this.spec.stopSignal });
+    this.deps.watchdog?.add(child.pid, this.spec.stopSignal, child.tag);
+    this.deps.ledger?.record({ key: this.key, pid: child.pid, starttime: procStat(child.pid)?.starttime ?? null, stopSignal: this.spec.stopSignal, tag: child.tag });
     this.drained = child.drained;
     void this.watch(child);
     this.dispatch({ type: "spawned" });
@@ -193,7 +198,7 @@ export class Instance {
     const exit = await child.exited;
     let swept = false;
     try {
-      swept = await sweepGroup(child.pid);
+      swept = await sweepGroup(child.pid, undefined, child.tag);
     } catch (e) {
       this.deps.log.warn(`${this.key}: cannot sweep group ${child.pid}: ${(e as Error).message}`);
     }

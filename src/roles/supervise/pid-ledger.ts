@@ -1,7 +1,7 @@
 import { existsSync, readFileSync, renameSync, unlinkSync, writeFileSync } from "node:fs";
 import type { Logger } from "../log.ts";
-import { signalGroup } from "./group.ts";
-import { allProcesses, procStat } from "./proc.ts";
+import { signalGroup, signalTagged } from "./group.ts";
+import { allProcesses, procStat, taggedPids } from "./proc.ts";
 
 /**
  * The groups this supervisor leads, on disk (next to its socket), each with the leader's
@@ -15,6 +15,8 @@ export interface LedgerEntry {
   /** /proc start time of the leader; null when it could not be read. */
   starttime: number | null;
   stopSignal: string;
+  /** The instance's environment tag (proc.ts `taggedPids`): finds descendants that left the group. */
+  tag?: string;
 }
 
 export class PidLedger {
@@ -82,8 +84,18 @@ export async function stopLeftovers(file: string, log: Logger): Promise<void> {
       killStrays(e, log);
     }
   }
+  // Descendants that left the group (setsid) but carry the instance's tag: their stop signal too.
+  for (const e of entries) {
+    if (!e.tag) continue;
+    const escaped = taggedPids(e.tag).filter((pid) => pid !== e.pid);
+    if (escaped.length === 0) continue;
+    log.warn(`${e.key}: ${escaped.length} descendant(s) outside group ${e.pid} (${escaped.join(", ")}) left by a previous supervisor; stopping them`);
+    signalTagged(e.tag, e.stopSignal, e.pid);
+  }
+  const tagsAlive = () => entries.some((e) => e.tag && taggedPids(e.tag).length > 0);
   const deadline = performance.now() + LEFTOVER_GRACE_MS;
-  while (signalled.some(alive) && performance.now() < deadline) await Bun.sleep(20);
+  while ((signalled.some(alive) || tagsAlive()) && performance.now() < deadline) await Bun.sleep(20);
+  for (const e of entries) if (e.tag) signalTagged(e.tag, "SIGKILL");
   for (const e of signalled) {
     if (alive(e)) signalGroup(e.pid, "SIGKILL");
     else killStrays(e, log);

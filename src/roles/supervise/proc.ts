@@ -58,3 +58,29 @@ export function rssBytes(pid: number): number {
     return 0;
   }
 }
+
+/** The variable every supervised process and its descendants carry: `TEMPEST_SUPERVISE_TAG_<tag>=1`. */
+export const tagVariable = (tag: string): string => `TEMPEST_SUPERVISE_TAG_${tag}`;
+
+/**
+ * Live processes that inherited `tag` (see spawn.ts), wherever they went: a descendant that
+ * called setsid left the group, and when its parent exits it is reparented away from the
+ * tree, but it keeps its environment. Empty without /proc. Reads the environ of every process
+ * of this user, so it is for stops and exits, not for a hot loop.
+ */
+export function taggedPids(tag: string): number[] {
+  const needle = Buffer.from(`\0${tagVariable(tag)}=`);
+  const first = Buffer.from(`${tagVariable(tag)}=`);
+  const out: number[] = [];
+  for (const p of allProcesses()) {
+    if (p.state === "Z" || p.pid === process.pid) continue;
+    let env: Buffer;
+    try {
+      env = readFileSync(`/proc/${p.pid}/environ`);
+    } catch {
+      continue;
+    }
+    if (env.indexOf(needle) >= 0 || env.subarray(0, first.length).equals(first)) out.push(p.pid);
+  }
+  return out;
+}

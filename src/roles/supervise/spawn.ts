@@ -4,10 +4,13 @@ import { resolve } from "node:path";
 import type { ProcessSpec } from "../../core/supervise/config.ts";
 import type { ExitStatus } from "../../core/supervise/policy.ts";
 import { LineWriter, type RotatingLog } from "./log-file.ts";
+import { tagVariable } from "./proc.ts";
 
 export interface SpawnedChild {
   /** Also its process group id: every instance leads its own group. */
   pid: number;
+  /** Inherited by every descendant through the environment (proc.ts `taggedPids`). */
+  tag: string;
   exited: Promise<ExitStatus>;
   /** Both output streams ended: everything the group wrote is in the log. */
   drained: Promise<void>;
@@ -28,7 +31,8 @@ export function spawnInstance(spec: ProcessSpec, instance: number, log: Rotating
   if (!isDirectory(spec.cwd)) throw new SpawnError(`cwd ${spec.cwd} does not exist`, false);
   // When the supervisor stamps the lines, a tempest role under it must not stamp them again.
   const stamp = spec.log.timestamps ? { TEMPEST_LOG_TIMESTAMPS: "0" } : {};
-  const env: Record<string, string | undefined> = { ...process.env, ...stamp, ...spec.env, INSTANCE: String(instance) };
+  const tag = Buffer.from(crypto.getRandomValues(new Uint8Array(8))).toString("hex");
+  const env: Record<string, string | undefined> = { ...process.env, ...stamp, ...spec.env, INSTANCE: String(instance), [tagVariable(tag)]: "1" };
   const exe = findExecutable(spec.command, env.PATH ?? "", spec.cwd);
   if (!exe) throw new SpawnError(`command not found: ${spec.command}`, false);
   let proc;
@@ -37,7 +41,7 @@ export function spawnInstance(spec: ProcessSpec, instance: number, log: Rotating
       cwd: spec.cwd,
       env,
       argv0: spec.command,
-      stdin: "ignore",
+      stdin: spec.stdin ?? "ignore",
       stdout: "pipe",
       stderr: "pipe",
       detached: true,
@@ -52,6 +56,7 @@ export function spawnInstance(spec: ProcessSpec, instance: number, log: Rotating
   const child = proc;
   return {
     pid: child.pid,
+    tag,
     exited: child.exited.then((): ExitStatus => {
       const sig = child.signalCode;
       if (sig === null || sig === undefined) return { code: child.exitCode, signal: null };

@@ -31,6 +31,10 @@ export interface SupervisorOptions {
    * ships log lines with it.
    */
   onOutput?: (name: string, instance: number, bytes: Uint8Array) => void;
+  /** Every phase change of every instance (`tempest run` stops when a task can never run again). */
+  onChange?: (status: InstanceStatus) => void;
+  /** A folder the watchdog removes should this supervisor die without cleaning up (SIGKILL). */
+  removeOnDeath?: string;
 }
 
 /** A running supervisor: what the CLI's control socket and the agent (DESIGN.md §8) drive. */
@@ -72,7 +76,8 @@ export async function startSupervisor(config: SuperviseConfig, opts: SupervisorO
   } catch (e) {
     throw new TempestError("E_ROLE_START", `cannot create the log folder ${config.logDir}: ${(e as Error).message}`, { hint: "set `log_dir` in [supervise] to a folder you can write to", exitCode: 1 });
   }
-  const deps: InstanceDeps = { log, watchdog: null, ledger: null, clock };
+  const onChange = opts.onChange;
+  const deps: InstanceDeps = { log, watchdog: null, ledger: null, clock, onChange: onChange && ((i) => onChange(i.status(clock(), () => 0))) };
   const queue = new KeyedQueue();
   let entries: Entry[] = [];
   let shuttingDown: Promise<void> | null = null;
@@ -231,7 +236,7 @@ export async function startSupervisor(config: SuperviseConfig, opts: SupervisorO
     }
     if (opts.watchdog !== false) {
       try {
-        deps.watchdog = startWatchdog((why) => log.warn(why));
+        deps.watchdog = startWatchdog((why) => log.warn(why), { removeOnDeath: opts.removeOnDeath });
       } catch (e) {
         log.warn(`no watchdog (${(e as Error).message}): if this supervisor is SIGKILLed, its children keep running until the next start`);
       }

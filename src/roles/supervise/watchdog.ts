@@ -12,29 +12,36 @@ import type { Subprocess } from "bun";
 const SCRIPT = `
 trap '' INT TERM HUP QUIT
 groups=''
-while read -r op g s; do
+while read -r op g s t; do
   case "$op" in
-    add) groups="$groups $g:$s" ;;
+    add) groups="$groups $g:$s:$t" ;;
     del) kept=''; for e in $groups; do [ "\${e%%:*}" = "$g" ] || kept="$kept $e"; done; groups=$kept ;;
   esac
 done
-[ -n "$groups" ] || exit 0
-for e in $groups; do kill -"\${e#*:}" -"\${e%%:*}" 2>/dev/null; done
+cleanup() { [ -z "$TEMPEST_WATCHDOG_RMDIR" ] || rm -rf -- "$TEMPEST_WATCHDOG_RMDIR"; }
+[ -n "$groups" ] || { cleanup; exit 0; }
+# Descendants that left their group (setsid) still carry their instance's tag in environ.
+tagged() { t=\${1##*:}; [ -n "$t" ] || return 0; grep -l -a "TEMPEST_SUPERVISE_TAG_$t=" /proc/[0-9]*/environ 2>/dev/null | cut -d/ -f3 | grep -vx "$$"; }
+hit() { sig=$1; e=$2; kill -"$sig" -"\${e%%:*}" 2>/dev/null; for p in $(tagged "$e"); do kill -"$sig" "$p" 2>/dev/null; done; }
+for e in $groups; do s=\${e#*:}; hit "\${s%%:*}" "$e"; done
 n=0
 while [ $n -lt 20 ]; do
   sleep 0.1
   left=''
-  for e in $groups; do kill -0 -"\${e%%:*}" 2>/dev/null && left="$left $e"; done
-  [ -n "$left" ] || exit 0
+  for e in $groups; do
+    if kill -0 -"\${e%%:*}" 2>/dev/null || [ -n "$(tagged "$e")" ]; then left="$left $e"; fi
+  done
+  [ -n "$left" ] || { cleanup; exit 0; }
   groups=$left
   n=$((n+1))
 done
-for e in $groups; do kill -9 -"\${e%%:*}" 2>/dev/null; done
+for e in $groups; do hit 9 "$e"; done
+cleanup
 `;
 
 export interface Watchdog {
   /** A new group to clean up should the supervisor die. */
-  add(pgid: number, stopSignal: string): void;
+  add(pgid: number, stopSignal: string, tag?: string): void;
   /** The group is gone (swept): never signal that number again. */
   remove(pgid: number): void;
   /** A clean exit: the list should be empty by now. */
@@ -43,8 +50,8 @@ export interface Watchdog {
 }
 
 /** Starts the watchdog; if it is ever killed, a new one takes over the list. */
-export function startWatchdog(onRestart: (why: string) => void = () => {}): Watchdog {
-  const groups = new Map<number, number>();
+export function startWatchdog(onRestart: (why: string) => void = () => {}, opts: { removeOnDeath?: string } = {}): Watchdog {
+  const groups = new Map<number, string>();
   let open = true;
   let proc = spawn();
 
@@ -53,6 +60,7 @@ export function startWatchdog(onRestart: (why: string) => void = () => {}): Watc
       stdin: "pipe",
       stdout: "ignore",
       stderr: "ignore",
+      env: { ...process.env, TEMPEST_WATCHDOG_RMDIR: opts.removeOnDeath ?? "" },
       // Its own group: a terminal's Ctrl-C goes to the supervisor's group only.
       detached: true,
     });
@@ -61,7 +69,7 @@ export function startWatchdog(onRestart: (why: string) => void = () => {}): Watc
       if (!open || proc !== p) return;
       onRestart(`the watchdog (pid ${p.pid}) exited; starting another`);
       proc = spawn();
-      for (const [pgid, sig] of groups) send(`add ${pgid} ${sig}`);
+      for (const [pgid, rest] of groups) send(`add ${pgid} ${rest}`);
     });
     return p;
   }
@@ -80,10 +88,10 @@ export function startWatchdog(onRestart: (why: string) => void = () => {}): Watc
     get pid() {
       return proc.pid;
     },
-    add: (pgid, stopSignal) => {
+    add: (pgid, stopSignal, tag = "") => {
       const sig = constants.signals[stopSignal as keyof typeof constants.signals] ?? constants.signals.SIGTERM;
-      groups.set(pgid, sig);
-      send(`add ${pgid} ${sig}`);
+      groups.set(pgid, `${sig} ${tag}`);
+      send(`add ${pgid} ${sig} ${tag}`);
     },
     remove: (pgid) => {
       groups.delete(pgid);

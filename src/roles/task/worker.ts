@@ -26,6 +26,13 @@ export interface TaskWorkerOptions {
   concurrency: number;
   /** A handler call that has not settled after this long is reported as failed. */
   handlerTimeoutMs: number;
+  /**
+   * A call still running after this long gives its concurrency slot to the next delivery (at
+   * most `concurrency` such calls at once); its answer is still taken until `handlerTimeoutMs`.
+   * Default: a fifth of the handler timeout. So a handler that hangs on some messages never
+   * makes the others wait for their timeout.
+   */
+  stallMs?: number;
   log: Logger;
   /** TEMPEST_TOKEN, to answer the topology's challenge (DESIGN.md §11). */
   token?: string;
@@ -65,6 +72,13 @@ const PREFETCH = 256;
 /** Room for the rest of a `done` frame around its outputs. */
 const FRAME_MARGIN = 64 * 1024;
 
+/** One handler call in progress that returned a promise. */
+interface Call {
+  startedAt: number;
+  /** It gave its slot away (it counts in `stalled`, not in `running`). */
+  stalled: boolean;
+}
+
 /**
  * The task role (DESIGN.md §4): connects to its topology, asks for deliveries with credits,
  * runs up to `concurrency` handler calls at a time, answers done/fail, reconnects with capped
@@ -79,7 +93,14 @@ class TaskWorker {
   /** Bumped on every connection so answers to an old connection are never sent on a new one. */
   private generation = 0;
   private queue: Deliver[] = [];
+  /** Calls holding a concurrency slot. */
   private running = 0;
+  /** Calls that ran past `stallMs` and gave their slot away. */
+  private stalled = 0;
+  /** Promise calls in progress, oldest first. */
+  private readonly calls = new Set<Call>();
+  private stallTimer?: ReturnType<typeof setInterval>;
+  private readonly stallMs: number;
   private stopping = false;
   private stopped = false;
   private readonly reconnect = createBackoff(RECONNECT);
@@ -100,6 +121,7 @@ class TaskWorker {
     // Enough in flight that each socket write and read carries a batch of frames.
     this.prefetch = Math.max(opts.concurrency * 2, PREFETCH);
     this.instanceOf = opts.belongsToRun?.instance;
+    this.stallMs = opts.stallMs ?? Math.max(1, Math.floor(opts.handlerTimeoutMs / 5));
   }
 
   /** A task of `tempest run` that cannot reach its topology stops; nobody else would stop it. */
@@ -107,6 +129,20 @@ class TaskWorker {
     if (this.stopping) return;
     this.gaveUpReason = reason;
     void this.stop(reason);
+  }
+
+  /** Gives the slots of calls running past `stallMs` to queued deliveries. */
+  private checkStalled(): void {
+    const now = performance.now();
+    for (const call of this.calls) {
+      if (now - call.startedAt < this.stallMs) break; // oldest first: the rest are younger
+      if (call.stalled) continue;
+      if (this.stalled >= this.opts.concurrency) break;
+      call.stalled = true;
+      this.stalled++;
+      this.running--;
+    }
+    this.drainQueue();
   }
 
   start(): TaskWorkerHandle {
@@ -285,9 +321,24 @@ class TaskWorker {
       this.answer(generation, this.doneOrFail(d.delivery, result, t0));
       return;
     }
+    const call: Call = { startedAt: t0, stalled: false };
+    this.calls.add(call);
+    this.stallTimer ??= setInterval(() => this.checkStalled(), Math.max(1, Math.floor(this.stallMs / 4)));
+    const settle = (answer: Answer) => {
+      this.calls.delete(call);
+      if (this.calls.size === 0) {
+        clearInterval(this.stallTimer);
+        this.stallTimer = undefined;
+      }
+      if (call.stalled) {
+        this.stalled--;
+        this.running++; // answer() gives it back
+      }
+      this.answer(generation, answer);
+    };
     withTimeout(result, this.opts.handlerTimeoutMs).then(
-      (value) => this.answer(generation, this.doneOrFail(d.delivery, value, t0)),
-      (e) => this.answer(generation, failure(d.delivery, e, t0)),
+      (value) => settle(this.doneOrFail(d.delivery, value, t0)),
+      (e) => settle(failure(d.delivery, e, t0)),
     );
   }
 
@@ -320,7 +371,7 @@ class TaskWorker {
       this.opts.log.debug(`stopping: ${reason}`);
       setTimeout(() => {
         if (!this.stopped) {
-          this.opts.log.warn(`${this.running} handler call(s) still running after ${STOP_GRACE_MS} ms; stopping anyway`);
+          this.opts.log.warn(`${this.running + this.stalled} handler call(s) still running after ${STOP_GRACE_MS} ms; stopping anyway`);
           void this.finish();
         }
       }, STOP_GRACE_MS).unref();
@@ -331,7 +382,7 @@ class TaskWorker {
 
   private maybeFinish(): void {
     if (!this.stopping || this.stopped) return;
-    if (this.running > 0 || this.queue.length > 0) return;
+    if (this.running > 0 || this.stalled > 0 || this.queue.length > 0) return;
     void this.finish();
   }
 
@@ -339,6 +390,7 @@ class TaskWorker {
     if (this.stopped) return;
     this.stopped = true;
     clearInterval(this.heartbeatTimer);
+    clearInterval(this.stallTimer);
     if (this.conn) {
       this.conn.send({ type: "bye" });
       this.conn.end();

@@ -49,6 +49,8 @@ export async function runTopologyRole(opts: TopologyRoleOptions): Promise<void> 
       })
     : undefined;
   onStopSignal((sig) => void handle.stop(sig));
+  // `tempest run` when a task can never run again: waiting for what needs it would only dead-letter it.
+  process.on("SIGUSR2", () => void handle.stop("SIGUSR2", { drain: false }));
   watchParent(() => {
     void handle.stop("tempest run went away");
     setTimeout(() => process.exit(1), ORPHAN_EXIT_MS).unref();

@@ -1,6 +1,6 @@
 import { randomBytes } from "node:crypto";
 import { createServer, type Server, type Socket } from "node:net";
-import { cborJoinMap, isCodecError } from "../../codec/index.ts";
+import { DEFAULT_MAX_FRAME, cborJoinMap, isCodecError } from "../../codec/index.ts";
 import { TempestError } from "../../core/errors.ts";
 import { isLoopback, newNonce, verifyProof } from "../../core/auth.ts";
 import { capacity, createPipeline, isIdle, stats, step, type AttemptRecord, type Effect, type PipelineState, type TaskSpec } from "../../core/pipeline/index.ts";
@@ -34,7 +34,8 @@ export interface TopologyHandle {
   port: number;
   /** Resolves when the topology has stopped: a finite source is done, or stop() finished. */
   finished: Promise<TopologySummary>;
-  stop(reason: string): Promise<TopologySummary>;
+  /** Stops reading and drains what is in flight; `{ drain: false }` leaves it at the source at once. */
+  stop(reason: string, opts?: { drain?: boolean }): Promise<TopologySummary>;
   summary(): TopologySummary;
 }
 
@@ -42,11 +43,26 @@ export interface TopologyHandle {
 const RECENT_ERRORS = 20;
 
 type Peer =
-  | { kind: "pending"; conn: FramedConnection; addr: string; nonce: string }
+  | { kind: "pending"; conn: FramedConnection; addr: string; ip: string; nonce: string; deadline: ReturnType<typeof setTimeout>; counted: boolean }
   | { kind: "task"; conn: FramedConnection; addr: string; session: string; task: string; instance: string }
   | { kind: "control"; conn: FramedConnection; addr: string };
 
 const POLL_BATCH = 500;
+/**
+ * Before its hello a peer is nobody (DESIGN.md §11): its frames are small, it has a deadline,
+ * and only so many may wait at once, per address and in all, so that a flood of half-open or
+ * slowloris connections costs a bounded few megabytes instead of the topology's memory.
+ */
+export const PREAUTH_MAX_FRAME = 16 * 1024;
+export const HELLO_DEADLINE_MS = 2_000;
+export const MAX_PENDING_PER_ADDRESS = 32;
+export const MAX_PENDING = 256;
+/** Refusals before a hello are logged as one line per this window, not one per connection. */
+const REFUSAL_WINDOW_MS = 1_000;
+/** Room for the rest of a `deliver` frame (ids, edge, attempt) around its message. */
+const DELIVER_MARGIN = 64 * 1024;
+/** The largest message a delivery may carry: a bigger frame would be refused by the task. */
+const MAX_DELIVERY_BYTES = DEFAULT_MAX_FRAME - DELIVER_MARGIN;
 const ACK_BATCH = 500;
 const ACK_DELAY_MS = 5;
 
@@ -95,6 +111,9 @@ class TopologyService {
   private readonly finished = new Promise<TopologySummary>((r) => (this.resolveFinished = r));
   private done = false;
   private readonly heartbeatMs: number;
+  private readonly pendingByIp = new Map<string, number>();
+  private pendingCount = 0;
+  private refusals: { count: number; reasons: Map<string, number>; timer?: ReturnType<typeof setTimeout> } = { count: 0, reasons: new Map() };
 
   constructor(private readonly opts: TopologyOptions) {
     const t = opts.topology;
@@ -145,7 +164,7 @@ class TopologyService {
       host: this.opts.host,
       port: this.port,
       finished: this.finished,
-      stop: (reason) => this.stop(reason),
+      stop: (reason, opts) => this.stop(reason, opts),
       summary: () => this.summary(),
     };
   }
@@ -171,14 +190,28 @@ class TopologyService {
   // --- connections -------------------------------------------------------------------------
 
   private accept(socket: Socket): void {
-    const addr = `${socket.remoteAddress}:${socket.remotePort}`;
-    const peer: Peer = { kind: "pending", conn: new FramedConnection(socket), addr, nonce: newNonce() };
+    const ip = socket.remoteAddress ?? "?";
+    const addr = `${ip}:${socket.remotePort}`;
+    const fromIp = this.pendingByIp.get(ip) ?? 0;
+    if (this.done || fromIp >= MAX_PENDING_PER_ADDRESS || this.pendingCount >= MAX_PENDING) {
+      this.refused(addr, this.done ? "the topology has finished" : fromIp >= MAX_PENDING_PER_ADDRESS ? `${MAX_PENDING_PER_ADDRESS} connections from ${ip} are already waiting to say hello` : `${MAX_PENDING} connections are already waiting to say hello`);
+      socket.on("error", () => {});
+      socket.destroy();
+      return;
+    }
+    this.pendingByIp.set(ip, fromIp + 1);
+    this.pendingCount++;
+    const conn = new FramedConnection(socket, { maxFrame: PREAUTH_MAX_FRAME });
+    const deadline = setTimeout(() => {
+      if (current.kind === "pending") this.refuse(current, `no hello within ${HELLO_DEADLINE_MS} ms`, "timeout");
+    }, HELLO_DEADLINE_MS);
+    const peer: Peer = { kind: "pending", conn, addr, ip, nonce: newNonce(), deadline, counted: true };
     this.peers.add(peer);
     // The first frame: a nonce for the peer's token proof (sent whether or not a token is set).
     peer.conn.send({ type: "challenge", nonce: peer.nonce });
-    // A peer that never says hello is dropped by the heartbeat check.
     let current: Peer = peer;
     socket.on("data", (chunk: Buffer) => {
+      if (current.conn.closed) return;
       try {
         for (const frame of current.conn.decode(chunk)) current = this.onFrame(current, frame);
       } catch (e) {
@@ -191,6 +224,7 @@ class TopologyService {
     socket.on("error", () => {});
     socket.on("close", () => {
       this.peers.delete(current);
+      if (current.kind === "pending") this.leavePending(current);
       if (current.kind === "task") {
         this.sessions.delete(current.session);
         this.run(step(this.pipeline, { type: "session_closed", session: current.session }, clock()));
@@ -198,6 +232,42 @@ class TopologyService {
         this.afterEvents();
       }
     });
+  }
+
+  /** A pending peer is gone or said hello: it no longer counts against the caps. */
+  private leavePending(peer: Peer & { kind: "pending" }): void {
+    clearTimeout(peer.deadline);
+    if (!peer.counted) return;
+    peer.counted = false;
+    const n = (this.pendingByIp.get(peer.ip) ?? 1) - 1;
+    if (n <= 0) this.pendingByIp.delete(peer.ip);
+    else this.pendingByIp.set(peer.ip, n);
+    this.pendingCount = Math.max(0, this.pendingCount - 1);
+  }
+
+  /**
+   * One line for the first refusal before a hello, then one summary per window for the rest of
+   * a burst: a thousand bad connections are one problem, not a thousand warnings.
+   */
+  private refused(addr: string, reason: string): void {
+    const r = this.refusals;
+    if (!r.timer) {
+      this.opts.log.warn(`closing connection from ${addr}: ${reason}`);
+      r.timer = setTimeout(() => this.flushRefusals(), REFUSAL_WINDOW_MS);
+      return;
+    }
+    r.count++;
+    const kind = reason.replace(/\d+ bytes/, "N bytes");
+    r.reasons.set(kind, (r.reasons.get(kind) ?? 0) + 1);
+  }
+
+  private flushRefusals(): void {
+    const r = this.refusals;
+    r.timer = undefined;
+    if (r.count === 0) return;
+    const reasons = [...r.reasons].sort((a, b) => b[1] - a[1]).map(([why, n]) => `${n} × ${why}`).join("; ");
+    this.opts.log.warn(`closed ${r.count} more connection(s) before their hello in ${REFUSAL_WINDOW_MS} ms: ${reasons}`);
+    this.refusals = { count: 0, reasons: new Map(), timer: setTimeout(() => this.flushRefusals(), REFUSAL_WINDOW_MS) };
   }
 
   /** Handles one frame; returns the peer as it is after it (a handshake changes its kind). */
@@ -223,6 +293,8 @@ class TopologyService {
       throw new HandshakeRefused("auth", "authentication failed: the hello does not prove knowledge of this topology's TEMPEST_TOKEN");
     }
     this.peers.delete(peer);
+    this.leavePending(peer);
+    peer.conn.maxFrame = DEFAULT_MAX_FRAME;
     const session = `s${++this.sessionCounter}`;
     if (hello.role === "control") {
       const next: Peer = { kind: "control", conn: peer.conn, addr: peer.addr };
@@ -295,7 +367,8 @@ class TopologyService {
   }
 
   private refuse(peer: Peer, reason: string, code: RejectCode): void {
-    this.opts.log.warn(`closing connection from ${peer.addr}: ${reason}`);
+    if (peer.kind === "pending") this.refused(peer.addr, reason);
+    else this.opts.log.warn(`closing connection from ${peer.addr}: ${reason}`);
     if (peer.kind === "pending") peer.conn.send({ type: "reject", reason, code });
     peer.conn.flush();
     peer.conn.destroy();
@@ -304,9 +377,16 @@ class TopologyService {
   // --- effects -----------------------------------------------------------------------------
 
   private run(effects: Effect[]): void {
+    let oversized: Array<Effect & { type: "deliver" }> | null = null;
     for (const e of effects) {
       switch (e.type) {
         case "deliver": {
+          // A frame the task must refuse would cost its connection and everything it holds:
+          // fail this one root instead, with its size, and send nothing.
+          if (e.payload.length > MAX_DELIVERY_BYTES) {
+            (oversized ??= []).push(e);
+            break;
+          }
           if (!this.delivering) {
             this.delivering = true;
             this.startedAt = clock();
@@ -338,6 +418,10 @@ class TopologyService {
           this.opts.log.debug(`message ${e.rootId} failed (${e.error}${e.where ? ` at ${e.where}` : ""}); attempt ${e.attempt} in ${Math.round(e.delayMs)} ms`);
           break;
       }
+    }
+    for (const e of oversized ?? []) {
+      const error = `its delivery (${e.edge[0] === "$join" ? "the join of its parents" : `from ${e.edge[0] || "the source"}`}) takes ${e.payload.length} bytes, above max_frame (${DEFAULT_MAX_FRAME} bytes) with the envelope: it cannot be delivered`;
+      this.run(step(this.pipeline, { type: "fail", session: e.session, delivery: e.delivery, error }, clock()));
     }
   }
 
@@ -449,11 +533,14 @@ class TopologyService {
     if (this.stopping || this.opts.source.exhausted()) this.finish();
   }
 
-  private stop(reason: string): Promise<TopologySummary> {
-    if (!this.stopping && !this.done) {
-      this.opts.log.info(`stopping (${reason}): no new messages; finishing ${stats(this.pipeline).roots.inflight} in flight`);
+  private stop(reason: string, opts: { drain?: boolean } = {}): Promise<TopologySummary> {
+    if (this.done) return this.finished;
+    const drain = opts.drain !== false;
+    if (!this.stopping || !drain) {
+      const inflight = stats(this.pipeline).roots.inflight;
+      this.opts.log.info(drain ? `stopping (${reason}): no new messages; finishing ${inflight} in flight` : `stopping (${reason}): no new messages; ${inflight} in flight stay at the source`);
       this.stopping = true;
-      this.stopDeadline = clock() + (this.opts.drainMs ?? this.opts.topology.runtime.message.timeout + 1000);
+      this.stopDeadline = Math.min(this.stopDeadline, clock() + (drain ? (this.opts.drainMs ?? this.opts.topology.runtime.message.timeout + 1000) : 0));
       this.checkFinished();
     }
     return this.finished;
@@ -469,6 +556,7 @@ class TopologyService {
       peer.conn.end();
     }
     this.server?.close();
+    clearTimeout(this.refusals.timer);
     const summary = this.summary();
     void this.opts.source.close().finally(() => this.resolveFinished(summary));
   }
