@@ -240,6 +240,35 @@ export default defineTask({ async handle(msg) { await Bun.sleep(50); return msg;
     expect(Number(m?.[1])).toBeGreaterThan(0);
     expect(m?.[2]).toBe(m?.[1]);
   });
+
+  test("Ctrl-C (SIGINT) drains and exits 0, and the topology says SIGINT, not SIGTERM; a second one ends it at once with 130", async () => {
+    const dir = tempProject({
+      ...diamondFiles(),
+      "Runtime.toml": `[topology.y.source]\ntype = "generator"\ncount = 0\nrate = 2000\n`,
+    });
+    const run = startTempest(["run", "y"], { cwd: dir });
+    await waitFor(() => ["A", "B", "C", "D"].every((t) => run.stderr().includes(`task ${t}#0 joined`)), "all four tasks to join");
+    run.proc.kill("SIGINT");
+    expect(await run.exited).toBe(0);
+    const topologyLines = run.stderr().split("\n").filter((l) => l.includes("[topology]"));
+    expect(topologyLines.some((l) => l.includes("SIGINT"))).toBe(true);
+    expect(topologyLines.some((l) => l.includes("SIGTERM"))).toBe(false);
+    expect(run.stdout()).toMatch(/y: read \d+, completed \d+, retried 0, dead-lettered 0/);
+
+    // A handler that never finishes keeps the drain waiting: the second Ctrl-C does not wait.
+    const stuck = tempProject({
+      ...diamondFiles({ tasks: { B: `import { defineTask } from "tempest";\nexport default defineTask({ handle() { return new Promise(() => {}); } });\n` } }),
+      "Runtime.toml": `[topology.y.source]\ntype = "generator"\ncount = 0\nrate = 100\n[topology.y.message]\ntimeout = 60000\n`,
+    });
+    const second = startTempest(["run", "y"], { cwd: stuck });
+    await waitFor(() => ["A", "B", "C", "D"].every((t) => second.stderr().includes(`task ${t}#0 joined`)), "all four tasks to join");
+    second.proc.kill("SIGINT");
+    await second.waitForStderr(/received SIGINT: stopping the topology/);
+    const t0 = Date.now();
+    second.proc.kill("SIGINT");
+    expect(await second.exited).toBe(130);
+    expect(Date.now() - t0).toBeLessThan(5_000);
+  }, 60_000);
 });
 
 describe("tempest run: what cannot start says so in one line", () => {

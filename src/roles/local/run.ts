@@ -9,7 +9,7 @@ import { describeExit } from "../../core/supervise/policy.ts";
 import { createLogger, type Logger } from "../log.ts";
 import type { InstanceStatus } from "../supervise/instance.ts";
 import { startSupervisor, type Supervisor } from "../supervise/supervisor.ts";
-import { formatSummary, type TopologySummary } from "../topology/summary.ts";
+import { RUN_ANNOUNCE_ENV, formatSummary, type TopologySummary } from "../topology/summary.ts";
 import { ChildOutput } from "./child.ts";
 import { selfCommand } from "./self.ts";
 
@@ -54,6 +54,7 @@ export async function runLocal(opts: LocalRunOptions): Promise<number> {
   const workDir = mkdtempSync(join(tmpdir(), "tempest-run-"));
   const summaryFile = join(workDir, "summary.json");
   // With timestamps on, the forwarder stamps each child line once: the children must not stamp their own.
+  const announceFile = join(workDir, "listening.json");
   const env = { TEMPEST_PARENT_PID: String(process.pid), ...(logTimestamps() ? { TEMPEST_LOG_TIMESTAMPS: "0" } : {}) };
   const outputs = new Map<string, ChildOutput>();
 
@@ -70,25 +71,34 @@ export async function runLocal(opts: LocalRunOptions): Promise<number> {
     name: TOPOLOGY,
     command: self[0]!,
     args: [...self.slice(1), "topology", topology.name, "--port", String(opts.port ?? topology.runtime.port), "--summary-json", summaryFile, ...common],
-    env,
+    env: { ...env, [RUN_ANNOUNCE_ENV]: announceFile },
     restart: "never",
     stopTimeoutMs: topology.runtime.message.timeout + 5_000,
     ...(topology.runtime.source?.type === "stdin" ? { stdin: "inherit" as const } : {}),
   });
-  outputs.set(TOPOLOGY, new ChildOutput(TOPOLOGY, process.stderr, (line) => {
-    const m = /listening on (\S+):(\d+)$/.exec(line);
-    if (m) announce(Number(m[2]));
-  }));
+  outputs.set(TOPOLOGY, new ChildOutput(TOPOLOGY, process.stderr));
+  // The topology writes its address to a file once it listens: structured, not read off a log line.
+  const announcer = setInterval(() => {
+    if (!existsSync(announceFile)) return;
+    clearInterval(announcer);
+    announce((JSON.parse(readFileSync(announceFile, "utf8")) as { port: number }).port);
+  }, 20);
 
   /**
    * Stops the topology (it stops reading and drains), then everything else. Without `drain`,
    * what is in flight is left at the source at once: it cannot finish, and waiting for it
    * would only time it out into the dead letters.
    */
-  const stopRun = (why: string, drain = true): Promise<void> => {
+  const stopRun = (why: string, drain = true, signal: "SIGTERM" | "SIGINT" = "SIGTERM"): Promise<void> => {
     stopping ??= (async () => {
       log.info(`${why}: stopping the topology, then the tasks`);
       if (!drain) await sup?.signalProcess(TOPOLOGY, "SIGUSR2").catch(() => {});
+      else if (signal !== "SIGTERM") {
+        // Pass on the signal the user sent, so the topology says what really happened; the
+        // stop below is the fallback (SIGTERM, then SIGKILL) should it not end in time.
+        await sup?.signalProcess(TOPOLOGY, signal).catch(() => {});
+        await Promise.race([ended, Bun.sleep(topology.runtime.message.timeout + 5_000)]);
+      }
       await sup?.stopProcess(TOPOLOGY).catch(() => {});
     })();
     return stopping;
@@ -128,10 +138,13 @@ export async function runLocal(opts: LocalRunOptions): Promise<number> {
   });
   const supervisor = sup;
 
+  /** A second Ctrl-C: no more draining, everything is killed and the run ends with 130. */
+  let forced = false;
   const onSignal = (sig: NodeJS.Signals) => {
-    if (!stopping) return void stopRun(`received ${sig}`);
+    if (!stopping) return void stopRun(`received ${sig}`, true, sig === "SIGINT" ? "SIGINT" : "SIGTERM");
+    forced = true;
+    log.warn(`${sig} again: killing every process`);
     supervisor.kill();
-    process.exit(130);
   };
   process.on("SIGINT", onSignal);
   process.on("SIGTERM", onSignal);
@@ -164,6 +177,7 @@ export async function runLocal(opts: LocalRunOptions): Promise<number> {
     if (!stopping) void supervisor.reload(config([topoSpec, ...tasks])).catch((e) => log.error(`cannot start the tasks: ${(e as Error).message}`));
 
     const topo = await ended;
+    if (forced) return 130;
     // The work is over one way or another: no task is restarted, every one is stopped now.
     stopping ??= Promise.resolve();
     const summary = existsSync(summaryFile) ? (JSON.parse(readFileSync(summaryFile, "utf8")) as TopologySummary) : null;
@@ -177,7 +191,11 @@ export async function runLocal(opts: LocalRunOptions): Promise<number> {
     if (summary) console.log(formatSummary(summary));
     if (failure) throw new TempestError("E_RUNTIME", failure, { exitCode: 1 });
     return 0;
+  } catch (e) {
+    if (forced) return 130;
+    throw e;
   } finally {
+    clearInterval(announcer);
     process.off("SIGINT", onSignal);
     process.off("SIGTERM", onSignal);
     supervisor.kill();

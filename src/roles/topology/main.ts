@@ -1,4 +1,4 @@
-import { writeFileSync } from "node:fs";
+import { renameSync, writeFileSync } from "node:fs";
 import type { Topology } from "../../core/project/model.ts";
 import { createLogger } from "../log.ts";
 import { ORPHAN_EXIT_MS, watchParent } from "../parent-watch.ts";
@@ -6,7 +6,7 @@ import { onStopSignal } from "../signals.ts";
 import { createSource } from "../sources/index.ts";
 import { startTopology, type TopologyHandle } from "./service.ts";
 import { startStatsd } from "./statsd.ts";
-import { RUN_SUMMARY_ENV, formatSummary } from "./summary.ts";
+import { RUN_ANNOUNCE_ENV, RUN_SUMMARY_ENV, formatSummary } from "./summary.ts";
 import { createKeys } from "../../core/registry/keys.ts";
 import { register, registryUrl } from "../registry/registry.ts";
 import { VERSION } from "../../version.ts";
@@ -38,6 +38,12 @@ export async function runTopologyRole(opts: TopologyRoleOptions): Promise<void> 
     onLatency: statsd ? (task, ms) => statsd.latency(task, ms) : undefined,
   });
   handleRef = handle;
+  const announce = process.env[RUN_ANNOUNCE_ENV];
+  if (announce) {
+    // Written whole, then renamed: the reader never sees half a file.
+    writeFileSync(`${announce}.tmp`, JSON.stringify({ host: handle.host, port: handle.port }));
+    renameSync(`${announce}.tmp`, announce);
+  }
   const uri = registryUrl(topology);
   const registration = uri
     ? await register({

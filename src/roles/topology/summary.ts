@@ -16,6 +16,8 @@ export interface RecentError {
 
 /** A file the topology role also writes its final summary to, when this variable names one. */
 export const RUN_SUMMARY_ENV = "TEMPEST_RUN_SUMMARY_FILE";
+/** Where a topology started by `tempest run` writes `{ host, port }` once it listens (structured, not a log line). */
+export const RUN_ANNOUNCE_ENV = "TEMPEST_RUN_ANNOUNCE_FILE";
 
 /** What `tempest run` prints at the end, and what `stats` answers while running. */
 export interface TopologySummary {
