@@ -91,7 +91,7 @@ function topologyCommand(self: string, name: string, embedded: EmbeddedProject) 
     async run({ args, rawArgs }) {
       const port = args.port !== undefined ? parsePort(args.port) : undefined;
       const topology = loadTopology(embedded, name, repeatedFlag(rawArgs, "set"));
-      await runTopologyRole({ topology, host: args.host, port, summaryJson: args["summary-json"] });
+      process.exitCode = await runTopologyRole({ topology, host: args.host, port, summaryJson: args["summary-json"] });
     },
   });
 }
@@ -110,7 +110,7 @@ function taskCommand(self: string, topologyName: string, task: string, embedded:
       if (!isTaskDefinition(definition)) {
         throw new TempestError("E_MODULE_SHAPE", `${info.module}: ${info.select.join(".")} is not a task`, { hint: "define it with defineTask({ handle(msg, ctx) { … } })" });
       }
-      await runTaskRole({ topology, task, address, instance: args.instance, definition });
+      process.exitCode = await runTaskRole({ topology, task, address, instance: args.instance, definition });
     },
   });
 }

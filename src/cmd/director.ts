@@ -17,6 +17,10 @@ export default defineTempestCommand({
     const redisWhere = args.redis ? "--redis" : process.env.TEMPEST_REDIS_URL ? "TEMPEST_REDIS_URL" : "--redis (default redis://127.0.0.1:6379/0)";
     parseRedisUrl(redisUrl, redisWhere);
     const director = await startDirector({ host: listen.host, port: listen.port, redisUrl, redisWhere, home: resolveTempestHome(args.home, process.env), token: process.env.TEMPEST_TOKEN || undefined });
-    await new Promise<void>((resolve) => onStopSignal(() => void director.stop().then(resolve)));
+    // 0 once stopped cleanly; 130 at once on a second signal.
+    process.exitCode = await new Promise<number>((resolve) => {
+      const { forced } = onStopSignal(() => void director.stop().then(() => resolve(0)));
+      void forced.then(resolve);
+    });
   },
 });

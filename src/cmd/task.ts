@@ -29,6 +29,6 @@ export default defineTempestCommand({
   async run({ args, rawArgs }) {
     const address = taskAddress(args, "tempest task");
     const project = await requireProject({ project: args.project, sets: repeatedFlag(rawArgs, "set"), importTasks: false });
-    await runTaskRole({ topology: findTopology(project, args.topology), task: args.task, address, instance: args.instance });
+    process.exitCode = await runTaskRole({ topology: findTopology(project, args.topology), task: args.task, address, instance: args.instance });
   },
 });

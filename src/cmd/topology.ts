@@ -19,6 +19,6 @@ export default defineTempestCommand({
   async run({ args, rawArgs }) {
     const port = args.port !== undefined ? parsePort(args.port) : undefined;
     const project = await requireProject({ project: args.project, sets: repeatedFlag(rawArgs, "set"), importTasks: false });
-    await runTopologyRole({ topology: findTopology(project, args.name), host: args.host, port, summaryJson: args["summary-json"] });
+    process.exitCode = await runTopologyRole({ topology: findTopology(project, args.name), host: args.host, port, summaryJson: args["summary-json"] });
   },
 });

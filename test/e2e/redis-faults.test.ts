@@ -55,7 +55,7 @@ export default defineTask({ handle(msg) { if (Number(msg.n) % 50 === 0) return n
   run.proc.kill("SIGTERM");
   expect(await run.exited).toBe(0);
   const letters = (await redis.call("XRANGE", `${key}:dead`, "-", "+")) as Array<[string, string[]]>;
-  const letterIds = letters.map(([, f]) => f[f.indexOf("id") + 1]).sort();
+  const letterIds = letters.map(([, f]) => f[f.indexOf("tempest.id") + 1]).sort();
   console.log(`dead letters: ${letters.length} for ${new Set(letterIds).size} entries (${poison.length} poison)`);
   expect(letterIds).toEqual([...poison].sort());
   expect(run.stdout()).toContain("read 200, completed 196, retried 12, dead-lettered 4");
@@ -139,7 +139,7 @@ export default defineTask({ async handle(msg) { await Bun.sleep(0); return msg; 
   run.proc.kill("SIGTERM");
   expect(await run.exited).toBe(0);
   const letters = (await redis.call("XRANGE", `${key}:dead`, "-", "+")) as Array<[string, string[]]>;
-  const letterIds = letters.map(([, f]) => f[f.lastIndexOf("id") + 1]!).sort();
+  const letterIds = letters.map(([, f]) => f[f.indexOf("tempest.id") + 1]!).sort();
   const pending = (await redis.call("XPENDING", key, "g")) as [number, ...unknown[]];
   console.log(`acceptance: ${seen(dir).size} healthy ids at D in ${took} ms; ${letters.length} dead letters (${letterIds.join(", ")}); XPENDING ${pending[0]}; topology peak RSS ${(peak / 1e6).toFixed(0)} MB; ${run.stdout().split("\n")[0]}`);
   expect(letterIds).toEqual([bigId, hangId].sort());

@@ -31,7 +31,8 @@ export interface TaskRoleOptions {
  * The whole life of a task process: find and load the handler, connect, run until told to stop.
  * Shared by `tempest task` and the executables `tempest build` makes.
  */
-export async function runTaskRole(opts: TaskRoleOptions): Promise<void> {
+/** Resolves with the exit code: 0 after a clean stop, 130 after a second stop signal, 1 when orphaned. */
+export async function runTaskRole(opts: TaskRoleOptions): Promise<number> {
   const { topology } = opts;
   const info = findTask(topology, opts.task);
   const definition = opts.definition ?? (await loadTaskDefinition(info));
@@ -64,16 +65,19 @@ export async function runTaskRole(opts: TaskRoleOptions): Promise<void> {
         version: VERSION,
       })
     : undefined;
-  onStopSignal((sig) => void worker.stop(sig));
-  watchParent(() => {
-    void worker.stop("tempest run went away");
-    setTimeout(() => process.exit(1), ORPHAN_EXIT_MS).unref();
-  });
-  await worker.finished;
+  const { forced } = onStopSignal((sig) => void worker.stop(sig));
+  const orphaned = new Promise<number>((resolve) =>
+    watchParent(() => {
+      void worker.stop("tempest run went away");
+      setTimeout(() => resolve(1), ORPHAN_EXIT_MS);
+    }));
+  const code = await Promise.race([worker.finished.then(() => 0), forced, orphaned]);
+  if (code !== 0) return code;
   discovery?.close();
   await registration?.stop();
   const gaveUp = worker.gaveUp();
   if (gaveUp) throw new TempestError("E_UNREACHABLE", gaveUp, { exitCode: 1 });
+  return 0;
 }
 
 export function findTask(topology: Topology, name: string): TaskInfo {

@@ -22,7 +22,8 @@ export interface TopologyRoleOptions {
  * The whole life of a topology process: source, service, signals, orphan watch, summary.
  * Shared by `tempest topology` and the executables `tempest build` makes.
  */
-export async function runTopologyRole(opts: TopologyRoleOptions): Promise<void> {
+/** Resolves with the exit code: 0 after a clean stop, 130 after a second stop signal, 1 when orphaned. */
+export async function runTopologyRole(opts: TopologyRoleOptions): Promise<number> {
   const { topology } = opts;
   const log = createLogger("topology");
   const source = await createSource(topology, log);
@@ -54,18 +55,22 @@ export async function runTopologyRole(opts: TopologyRoleOptions): Promise<void> 
         stats: () => handle.summary(),
       })
     : undefined;
-  onStopSignal((sig) => void handle.stop(sig));
+  const { forced } = onStopSignal((sig) => void handle.stop(sig));
   // `tempest run` when a task can never run again: waiting for what needs it would only dead-letter it.
   process.on("SIGUSR2", () => void handle.stop("SIGUSR2", { drain: false }));
-  watchParent(() => {
-    void handle.stop("tempest run went away");
-    setTimeout(() => process.exit(1), ORPHAN_EXIT_MS).unref();
-  });
-  const summary = await handle.finished;
+  const orphaned = new Promise<number>((resolve) =>
+    watchParent(() => {
+      void handle.stop("tempest run went away");
+      setTimeout(() => resolve(1), ORPHAN_EXIT_MS);
+    }));
+  const outcome = await Promise.race([handle.finished, forced, orphaned]);
+  if (typeof outcome === "number") return outcome;
+  const summary = outcome;
   await registration?.stop();
   await statsd?.close();
   if (opts.summaryJson) writeFileSync(opts.summaryJson, JSON.stringify(summary));
   // `tempest run --strict` reads the run's outcome from here (structured, not from a log line).
   if (process.env[RUN_SUMMARY_ENV]) writeFileSync(process.env[RUN_SUMMARY_ENV] as string, JSON.stringify(summary));
   log.info(formatSummary(summary).split("\n")[0]);
+  return 0;
 }
