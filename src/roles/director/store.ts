@@ -1,6 +1,7 @@
 import type { Redis } from "ioredis";
 import type { AgentProcessesDoc, AgentRecord, AssignmentDoc, Deployment, PlannedProcess, ScheduleDoc, TopologyState } from "../../core/cluster/model.ts";
 import type { Keys } from "../../core/registry/keys.ts";
+import { scanAll } from "../redis/scan.ts";
 
 /**
  * The director's state, all of it in Redis (DESIGN.md §9): deployments, desired states,
@@ -130,17 +131,6 @@ local sched = string.gsub(ARGV[2], '^{', '{"generation":' .. gen .. ',', 1)
 redis.call('SET', KEYS[3], sched)
 return gen
 `;
-
-export async function scanAll(redis: Redis, pattern: string): Promise<string[]> {
-  const found = new Set<string>();
-  let cursor = "0";
-  do {
-    const [next, batch] = await redis.scan(cursor, "MATCH", pattern, "COUNT", 500);
-    cursor = next;
-    for (const k of batch) found.add(k);
-  } while (cursor !== "0");
-  return [...found];
-}
 
 function parse<T>(v: string | null): T | null {
   if (!v) return null;

@@ -1,5 +1,6 @@
 import type { Redis } from "ioredis";
 import { createKeys } from "../../core/registry/keys.ts";
+import { scanAll } from "../redis/scan.ts";
 import { Histogram, type HistogramSnapshot } from "../../core/stats/histogram.ts";
 import type { TopologySummary } from "../topology/summary.ts";
 import type { ServiceRecord } from "./registry.ts";
@@ -120,17 +121,6 @@ function aggregate(instances: TopologyStatus["instances"]): TopologyStatus {
   out.recent_errors = out.recent_errors.sort((a, b) => a.at - b.at).slice(-20);
   out.histograms = { complete: complete.snapshot(), tasks: Object.fromEntries([...handle].map(([n, h]) => [n, h.snapshot()])) };
   return out;
-}
-
-async function scanAll(redis: Redis, pattern: string): Promise<string[]> {
-  const found = new Set<string>();
-  let cursor = "0";
-  do {
-    const [next, batch] = await redis.scan(cursor, "MATCH", pattern, "COUNT", 500);
-    cursor = next;
-    for (const k of batch) found.add(k);
-  } while (cursor !== "0");
-  return [...found];
 }
 
 export function formatStatus(s: ClusterStatus, redisShown: string): string {

@@ -3,6 +3,7 @@ import { createKeys, type Keys } from "../../core/registry/keys.ts";
 import type { Logger } from "../log.ts";
 import { parseRedisUrl } from "../redis/connect.ts";
 import { connectRedis } from "../redis/connect.ts";
+import { scanAll } from "../redis/scan.ts";
 import type { ServiceRecord } from "../registry/registry.ts";
 import type { AddressResolver, TopologyAddress } from "./worker.ts";
 
@@ -28,13 +29,7 @@ export async function discoverTopology(opts: { uri: string; topology: string; lo
   const redis: Redis = await connectRedis(opts.uri, { name: `tempest:${opts.topology}:discover`, where: "TEMPEST_REDIS_URL", log: opts.log, failFast: false });
   const pattern = keys.service("topology", `${globEscape(`{${opts.topology}}:`)}*`);
   const lookup = async (): Promise<TopologyAddress | null> => {
-    const found: string[] = [];
-    let cursor = "0";
-    do {
-      const [next, batch] = await redis.scan(cursor, "MATCH", pattern, "COUNT", 500);
-      cursor = next;
-      found.push(...batch);
-    } while (cursor !== "0");
+    const found = await scanAll(redis, pattern);
     if (found.length === 0) return null;
     const values = await redis.mget(...found);
     return pickTopology(values, opts.deployVersion);
