@@ -24,13 +24,15 @@ function line(entry: LogObject): string {
 export type Logger = ConsolaInstance;
 
 /**
- * `TEMPEST_LOG_TIMESTAMPS=1` (or `true`) puts an ISO time before every log line, PM2-style:
- * `2025-01-02T03:04:05.678Z [split#1] warn: …`. Off by default, so that lines stay as tests and
- * scripts read them; `tempest run` and `tempest supervise` honour it for the output they carry.
+ * Whether log lines start with an ISO time: when stderr is not a terminal (a file, a journal, a
+ * pipe), as PM2 stamps its own log, unless TEMPEST_LOG_TIMESTAMPS says otherwise (`1`/`true`
+ * always, `0`/`false` never). On a terminal a person sees the time anyway.
  */
-export function logTimestamps(env: Record<string, string | undefined> = process.env): boolean {
+export function logTimestamps(env: Record<string, string | undefined> = process.env, isTTY = Boolean(process.stderr.isTTY)): boolean {
   const v = env.TEMPEST_LOG_TIMESTAMPS?.trim().toLowerCase();
-  return v === "1" || v === "true";
+  if (v === "1" || v === "true") return true;
+  if (v === "0" || v === "false") return false;
+  return !isTTY;
 }
 
 /** The prefix of a timestamped line: ISO time and one space. */

@@ -231,8 +231,9 @@ describe("tempest agent", () => {
 
     // Generation 7: A (running) and C (new) need an artifact whose bytes do not match its sha256.
     await agent.assign(7, plan({ "y.A.0": { sha256: WRONG }, "y.C.0": { sha256: WRONG } }));
-    const line = await agent.run.waitForStderr(/^\[agent\] error: refused artifact.*$/m);
-    expect(line[0]).toBe(`[agent] error: refused artifact from the director at ${stubUrl}: expected sha256 ${WRONG}, got ${sha}; not running it (needed by y.A.0, y.C.0; generation 7)`);
+    // The agent's stderr is a pipe here, so its lines start with an ISO time.
+    const line = await agent.run.waitForStderr(/^(?:\S+Z )?\[agent\] error: refused artifact.*$/m);
+    expect(line[0].replace(/^\S+Z /, "")).toBe(`[agent] error: refused artifact from the director at ${stubUrl}: expected sha256 ${WRONG}, got ${sha}; not running it (needed by y.A.0, y.C.0; generation 7)`);
     const refused = await waitFor(async () => {
       const d = await agent.procs();
       return d?.generation === 7 ? d : undefined;

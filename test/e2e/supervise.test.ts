@@ -339,7 +339,7 @@ describe("timestamps, PM2-style", () => {
     expect(sv.log("all")).toMatch(new RegExp(`^${ISO} hi\\n$`));
   }, 20_000);
 
-  test("TEMPEST_LOG_TIMESTAMPS=1: tempest run stamps every forwarded line once, the tag right after the time", async () => {
+  test("TEMPEST_LOG_TIMESTAMPS=1 (and by default off a terminal): tempest run stamps every forwarded line once, the tag right after the time", async () => {
     const parent = tempProject({}, "tempest-ts-");
     expect((await runTempest(["new", "demo"], { cwd: parent })).code).toBe(0);
     const r = await runTempest(["run", "demo"], { cwd: join(parent, "demo"), env: { TEMPEST_LOG_TIMESTAMPS: "1" } });
@@ -348,8 +348,12 @@ describe("timestamps, PM2-style", () => {
     expect(lines.filter((l) => !new RegExp(`^${ISO} \\[[^\\]]+\\] `).test(l))).toEqual([]);
     expect(lines.filter((l) => new RegExp(`${ISO}.*${ISO}`).test(l))).toEqual([]);
     expect(r.stderr).toMatch(new RegExp(`^${ISO} \\[count#0\\] top words: the 19`, "m"));
-    const plain = await runTempest(["run", "demo"], { cwd: join(parent, "demo") });
+    const plain = await runTempest(["run", "demo"], { cwd: join(parent, "demo"), env: { TEMPEST_LOG_TIMESTAMPS: "0" } });
     expect(plain.stderr).toMatch(/^\[count#0\] top words: the 19/m);
+    // Not set: stderr is not a terminal here (a pipe), so the lines are stamped, as in a log file.
+    const piped = await runTempest(["run", "demo"], { cwd: join(parent, "demo"), env: { TEMPEST_LOG_TIMESTAMPS: "" } });
+    expect(piped.stderr).toMatch(new RegExp(`^${ISO} \\[count#0\\] top words: the 19`, "m"));
+    expect(piped.stderr.split("\n").filter((l) => new RegExp(`${ISO}.*${ISO}`).test(l))).toEqual([]);
   }, 30_000);
 });
 

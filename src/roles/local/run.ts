@@ -1,4 +1,3 @@
-import { logTimestamps } from "../log.ts";
 import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -53,9 +52,9 @@ export async function runLocal(opts: LocalRunOptions): Promise<number> {
   const common = ["--project", project.root, ...opts.sets.flatMap((s) => ["--set", s])];
   const workDir = mkdtempSync(join(tmpdir(), "tempest-run-"));
   const summaryFile = join(workDir, "summary.json");
-  // With timestamps on, the forwarder stamps each child line once: the children must not stamp their own.
   const announceFile = join(workDir, "listening.json");
-  const env = { TEMPEST_PARENT_PID: String(process.pid), ...(logTimestamps() ? { TEMPEST_LOG_TIMESTAMPS: "0" } : {}) };
+  // The forwarder stamps each child line (or not) for this run's stderr: the children never stamp their own.
+  const env = { TEMPEST_PARENT_PID: String(process.pid), TEMPEST_LOG_TIMESTAMPS: "0" };
   const outputs = new Map<string, ChildOutput>();
 
   let announce!: (port: number) => void;
