@@ -57,6 +57,8 @@ export async function runTaskRole(opts: TaskRoleOptions): Promise<number> {
       ? { instance: process.env.TEMPEST_TOPOLOGY_INSTANCE || undefined, giveUpMs: Number(process.env.TEMPEST_TASK_GIVE_UP_MS) || RUN_TASK_GIVE_UP_MS }
       : undefined,
   });
+  // Before anything is awaited: a stop signal from now on is a graceful stop.
+  const { forced } = onStopSignal((sig) => void worker.stop(sig));
   const registration = uri
     ? await register({
         uri,
@@ -65,7 +67,6 @@ export async function runTaskRole(opts: TaskRoleOptions): Promise<number> {
         version: VERSION,
       })
     : undefined;
-  const { forced } = onStopSignal((sig) => void worker.stop(sig));
   const orphaned = new Promise<number>((resolve) =>
     watchParent(() => {
       void worker.stop("tempest run went away");

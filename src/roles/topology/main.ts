@@ -39,6 +39,8 @@ export async function runTopologyRole(opts: TopologyRoleOptions): Promise<number
     onLatency: statsd ? (task, ms) => statsd.latency(task, ms) : undefined,
   });
   handleRef = handle;
+  // At once, before anything else is awaited: a SIGTERM right after "listening on" is a stop.
+  const { forced } = onStopSignal((sig) => void handle.stop(sig));
   const announce = process.env[RUN_ANNOUNCE_ENV];
   if (announce) {
     // Written whole, then renamed: the reader never sees half a file.
@@ -55,7 +57,6 @@ export async function runTopologyRole(opts: TopologyRoleOptions): Promise<number
         stats: () => handle.summary(),
       })
     : undefined;
-  const { forced } = onStopSignal((sig) => void handle.stop(sig));
   // `tempest run` when a task can never run again: waiting for what needs it would only dead-letter it.
   process.on("SIGUSR2", () => void handle.stop("SIGUSR2", { drain: false }));
   const orphaned = new Promise<number>((resolve) =>
