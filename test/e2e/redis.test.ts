@@ -135,11 +135,14 @@ describe("redis-stream source", () => {
     const victims = [one.proc.pid, ...childPids(one.proc.pid)];
     // Freeze the victim, then look: only a consumer that holds pending entries is worth killing
     // (under load it may have acked all it held at that instant). Thaw and look again if not.
+    // Under load it may even have finished its share: then it gets more work and we look again.
     const left = await waitFor(async () => {
       for (const pid of victims) process.kill(pid, "SIGSTOP");
       const pending = (await redis.call("XPENDING", p.key, p.group, "-", "+", 100000, "one")) as unknown[];
       if (pending.length > 0) return pending;
       for (const pid of victims) process.kill(pid, "SIGCONT");
+      ids.push(...(await redis.xadd(p.key, 200, (i) => ({ n: String(ids.length + i) }))));
+      await Bun.sleep(50);
       return undefined;
     }, "consumer one to hold pending entries", 30_000);
     for (const pid of victims) process.kill(pid, "SIGKILL");
