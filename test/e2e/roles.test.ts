@@ -41,7 +41,11 @@ describe("the topology and task roles, started by hand", () => {
     first.proc.kill("SIGKILL");
     await first.exited;
     // Deadlines sized for a loaded 2-core machine: each wait is for exactly what is asserted next.
-    await waitFor(() => tasks.every((t) => /lost the connection to the topology at 127\.0\.0\.1:\d+ \([^)]+\); reconnecting/.test(t.stderr())), "every task to notice the topology is gone", 30_000);
+    await waitFor(() => tasks.every((t) => /lost the connection to the topology at 127\.0\.0\.1:\d+ \([^)]+\); reconnecting/.test(t.stderr())), "every task to notice the topology is gone", 30_000).catch((e) => {
+      // It failed once under two CPU hogs (1 run in 3): show what each task said, to find out why.
+      for (const t of tasks) console.error(`--- task stderr:\n${t.stderr()}`);
+      throw e;
+    });
     const second = startTempest(["topology", "y", "--port", String(port)], { cwd: dir });
     await second.waitForStderr(/listening on/, 30_000);
     // Reconnects back off up to 5 s each: wait for every task's reconnect, then for messages.
