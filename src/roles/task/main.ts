@@ -34,6 +34,10 @@ export interface TaskRoleOptions {
 /** Resolves with the exit code: 0 after a clean stop, 130 after a second stop signal, 1 when orphaned. */
 export async function runTaskRole(opts: TaskRoleOptions): Promise<number> {
   const { topology } = opts;
+  // Signals are taken from the very start: one that comes while the task is still starting stops it once it can.
+  let stopNow: ((sig: string) => void) | null = null;
+  let early: string | null = null;
+  const { forced } = onStopSignal((sig) => (stopNow ? stopNow(sig) : (early = sig)));
   const info = findTask(topology, opts.task);
   const definition = opts.definition ?? (await loadTaskDefinition(info));
   const instance = opts.instance ?? String(process.pid);
@@ -57,8 +61,8 @@ export async function runTaskRole(opts: TaskRoleOptions): Promise<number> {
       ? { instance: process.env.TEMPEST_TOPOLOGY_INSTANCE || undefined, giveUpMs: Number(process.env.TEMPEST_TASK_GIVE_UP_MS) || RUN_TASK_GIVE_UP_MS }
       : undefined,
   });
-  // Before anything is awaited: a stop signal from now on is a graceful stop.
-  const { forced } = onStopSignal((sig) => void worker.stop(sig));
+  stopNow = (sig) => void worker.stop(sig);
+  if (early) stopNow(early);
   const registration = uri
     ? await register({
         uri,

@@ -26,6 +26,11 @@ export interface TopologyRoleOptions {
 export async function runTopologyRole(opts: TopologyRoleOptions): Promise<number> {
   const { topology } = opts;
   const log = createLogger("topology");
+  // Signals are taken from the very start: one that comes while the service is still starting
+  // (even after it said "listening on") stops it as soon as it can be stopped.
+  let stopNow: ((sig: string) => void) | null = null;
+  let early: string | null = null;
+  const { forced } = onStopSignal((sig) => (stopNow ? stopNow(sig) : (early = sig)));
   const source = await createSource(topology, log);
   let handleRef: TopologyHandle | undefined;
   const statsd = await startStatsd({ topology: topology.name, stats: topology.runtime.stats, summary: () => handleRef?.summary(), log });
@@ -39,8 +44,8 @@ export async function runTopologyRole(opts: TopologyRoleOptions): Promise<number
     onLatency: statsd ? (task, ms) => statsd.latency(task, ms) : undefined,
   });
   handleRef = handle;
-  // At once, before anything else is awaited: a SIGTERM right after "listening on" is a stop.
-  const { forced } = onStopSignal((sig) => void handle.stop(sig));
+  stopNow = (sig) => void handle.stop(sig);
+  if (early) stopNow(early);
   const announce = process.env[RUN_ANNOUNCE_ENV];
   if (announce) {
     // Written whole, then renamed: the reader never sees half a file.
