@@ -13,7 +13,7 @@ import { createServer } from "node:net";
 import { join } from "node:path";
 import type { Subprocess } from "bun";
 import { canUseNetns, createHosts, type TestHost, type TestNet } from "../helpers/netns.ts";
-import { startTempest, stopAll, type Running } from "../helpers/process.ts";
+import { startTempest, stopAll, watchOutput, type Running } from "../helpers/process.ts";
 import { startRedis, stopAllRedis, type TestRedis } from "../helpers/redis.ts";
 import { TEMPEST, cleanupTempDirs, runTempest, tempProject, waitFor, type RunResult } from "../helpers/tempest.ts";
 
@@ -81,23 +81,7 @@ interface InHost extends Omit<Running, "proc"> {
 
 function startIn(host: TestHost, args: string[], env: Record<string, string>): InHost {
   const proc = host.exec([TEMPEST, ...args], { env: { ...process.env, NO_COLOR: "1", ...env }, stdin: "ignore", stdout: "pipe", stderr: "pipe" });
-  let out = "";
-  let err = "";
-  const collect = async (s: ReadableStream<Uint8Array>, add: (t: string) => void) => {
-    const d = new TextDecoder();
-    for await (const c of s) add(d.decode(c, { stream: true }));
-  };
-  const drained = Promise.all([collect(proc.stdout, (t) => (out += t)), collect(proc.stderr, (t) => (err += t))]);
-  return {
-    proc,
-    stdout: () => out,
-    stderr: () => err,
-    waitForStderr: (re, timeoutMs = 15_000) => waitFor(() => re.exec(err), `stderr to match ${re}`, timeoutMs),
-    exited: proc.exited.then(async (code) => {
-      await drained;
-      return code;
-    }),
-  };
+  return { proc, ...watchOutput(proc) };
 }
 
 function freePortOn(host: string): Promise<number> {

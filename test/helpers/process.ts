@@ -21,6 +21,14 @@ export function startTempest(args: string[], opts: { cwd?: string; env?: Record<
     stdout: "pipe",
     stderr: "pipe",
   });
+  const r: Running = { proc, ...watchOutput(proc) };
+  running.add(r);
+  void r.exited.then(() => running.delete(r));
+  return r;
+}
+
+/** Keeps a child's output as it comes (read, so its pipes never fill), and its exit once both are drained. */
+export function watchOutput(proc: { stdout: ReadableStream<Uint8Array>; stderr: ReadableStream<Uint8Array>; exited: Promise<number> }): Omit<Running, "proc"> {
   let out = "";
   let err = "";
   const collect = async (s: ReadableStream<Uint8Array>, add: (t: string) => void) => {
@@ -28,8 +36,7 @@ export function startTempest(args: string[], opts: { cwd?: string; env?: Record<
     for await (const c of s) add(d.decode(c, { stream: true }));
   };
   const drained = Promise.all([collect(proc.stdout, (t) => (out += t)), collect(proc.stderr, (t) => (err += t))]);
-  const r: Running = {
-    proc,
+  return {
     stdout: () => out,
     stderr: () => err,
     waitForStderr: (re, timeoutMs = 15_000) => waitFor(() => re.exec(err), `stderr to match ${re}`, timeoutMs),
@@ -38,9 +45,6 @@ export function startTempest(args: string[], opts: { cwd?: string; env?: Record<
       return code;
     }),
   };
-  running.add(r);
-  void r.exited.then(() => running.delete(r));
-  return r;
 }
 
 /** Kills every process a test started and is still running (call in afterEach). */
