@@ -39,6 +39,9 @@ export interface TopologyHandle {
   summary(): TopologySummary;
 }
 
+/** A refused peer gets this long to read the reason before its socket is destroyed. */
+const REJECT_LINGER_MS = 1_000;
+
 /** How many recent failures a topology keeps for the dashboard. */
 const RECENT_ERRORS = 20;
 
@@ -369,9 +372,15 @@ class TopologyService {
   private refuse(peer: Peer, reason: string, code: RejectCode): void {
     if (peer.kind === "pending") this.refused(peer.addr, reason);
     else this.opts.log.warn(`closing connection from ${peer.addr}: ${reason}`);
-    if (peer.kind === "pending") peer.conn.send({ type: "reject", reason, code });
-    peer.conn.flush();
-    peer.conn.destroy();
+    if (peer.kind !== "pending") {
+      peer.conn.destroy();
+      return;
+    }
+    // end(), not destroy(): destroy drops what the kernel has not taken yet, and the peer would
+    // see a bare close instead of the reason (and retry forever instead of giving up).
+    peer.conn.send({ type: "reject", reason, code });
+    peer.conn.end();
+    setTimeout(() => peer.conn.destroy(), REJECT_LINGER_MS).unref();
   }
 
   // --- effects -----------------------------------------------------------------------------
