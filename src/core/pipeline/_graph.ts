@@ -3,17 +3,20 @@
  * hot path: children split into union deliveries and join buffers, ancestor sets and a
  * topological order of join tasks. Private to the pipeline folder.
  */
+import { fuse } from "./fusion.ts";
 import type { TaskSpec } from "./types.ts";
 
 export interface GraphTask {
   index: number;
   name: string;
-  /** Ordinal in Graph.joins when this task joins ("all" with at least one parent), else -1. */
+  /** The fused worker (unit) it runs in. */
+  unit: number;
+  /** Ordinal in Graph.joins when the topology resolves this task's join, else -1 (a union task, or a join its worker resolves). */
   joinOrdinal: number;
-  /** Union children: one delivery per output to each, on the edge in unionEdges[i]. */
+  /** Union children in other units: one delivery per output to each, on the edge in unionEdges[i]. */
   unionChildren: number[];
   unionEdges: Array<[string, string]>;
-  /** Join children: outputs are buffered at joinChildren[i] under parent position joinParentPos[i]. */
+  /** Joins the topology resolves: outputs are buffered at joinChildren[i] under parent position joinParentPos[i]. */
   joinChildren: number[];
   joinParentPos: number[];
   /** ["$source", name] for a root task, ["$join", name] for a join task. */
@@ -36,12 +39,14 @@ export interface Graph {
   byName: Map<string, number>;
   /** Tasks with no parents, in TaskSpec order. */
   roots: number[];
-  /** Join tasks in topological order: a join comes after every join upstream of it. */
+  /** Join tasks the topology resolves, in topological order: a join comes after every join upstream of it. */
   joins: GraphJoin[];
+  /** Task indices of each fused worker (unit), in topological order. */
+  units: number[][];
 }
 
 /** Builds the tables; throws an Error naming the topology and task when the spec is not a DAG. */
-export function compileGraph(topology: string, specs: TaskSpec[]): Graph {
+export function compileGraph(topology: string, specs: TaskSpec[], units: string[][] = []): Graph {
   const where = `pipeline "${topology}"`;
   if (specs.length === 0) throw new Error(`${where}: no tasks`);
   const byName = new Map<string, number>();
@@ -96,8 +101,14 @@ export function compileGraph(topology: string, specs: TaskSpec[]): Graph {
     }
   }
 
+  let fusion: ReturnType<typeof fuse>;
+  try {
+    fusion = fuse(specs, units);
+  } catch (e) {
+    throw new Error(`${where}: ${(e as Error).message}`);
+  }
   const joinOrdinal = new Array<number>(specs.length).fill(-1);
-  const joinTasks = order.filter((t) => specs[t]!.join === "all" && parentsOf[t]!.length > 0);
+  const joinTasks = order.filter((t) => specs[t]!.join === "all" && parentsOf[t]!.length > 0 && !fusion.tasks[t]!.joinsLocally);
   joinTasks.forEach((t, ord) => (joinOrdinal[t] = ord));
 
   const joins: GraphJoin[] = joinTasks.map((t) => {
@@ -115,18 +126,19 @@ export function compileGraph(topology: string, specs: TaskSpec[]): Graph {
     const unionEdges: Array<[string, string]> = [];
     const joinChildren: number[] = [];
     const joinParentPos: number[] = [];
-    for (const c of childrenOf[i]!) {
-      if (joinOrdinal[c]! >= 0) {
-        joinChildren.push(joinOrdinal[c]!);
-        joinParentPos.push(parentsOf[c]!.indexOf(i));
-      } else {
-        unionChildren.push(c);
-        unionEdges.push([spec.name, specs[c]!.name]);
-      }
+    const f = fusion.tasks[i]!;
+    for (const c of f.remoteJoin) {
+      joinChildren.push(joinOrdinal[c]!);
+      joinParentPos.push(parentsOf[c]!.indexOf(i));
+    }
+    for (const c of f.remoteUnion) {
+      unionChildren.push(c);
+      unionEdges.push([spec.name, specs[c]!.name]);
     }
     return {
       index: i,
       name: spec.name,
+      unit: f.unit,
       joinOrdinal: joinOrdinal[i]!,
       unionChildren,
       unionEdges,
@@ -138,5 +150,5 @@ export function compileGraph(topology: string, specs: TaskSpec[]): Graph {
   });
 
   const roots = specs.map((_, i) => i).filter((i) => parentsOf[i]!.length === 0);
-  return { tasks, byName, roots, joins };
+  return { tasks, byName, roots, joins, units: fusion.units };
 }

@@ -67,6 +67,7 @@ export function show(effects: Effect[]): Shown[] {
   return effects.map((e): Shown => {
     if (e.type === "deliver") return { ...e, edge: [e.edge[0], e.edge[1]], payload: text(e.payload) };
     if (e.type === "dead_letter") return { ...e, payload: text(e.payload), attempts: e.attempts.map((a) => ({ ...a })) };
+    if (e.type === "ack") return { type: "ack", rootId: e.rootId };
     return { ...e };
   });
 }
@@ -91,11 +92,15 @@ export class Harness {
   credits(session: string, n: number): Shown[] {
     return this.ev({ type: "credits", session, n });
   }
+  /** An answer, then the one credit a worker sends back with it (answers return none themselves). */
   done(session: string, delivery: number, ...outputs: string[]): Shown[] {
-    return this.ev({ type: "done", session, delivery, outputs: outputs.map(bytes) });
+    return [...this.ev({ type: "done", session, delivery, outputs: outputs.map(bytes) }), ...this.credits(session, 1)];
   }
   fail(session: string, delivery: number, error: string): Shown[] {
-    return this.ev({ type: "fail", session, delivery, error });
+    return [...this.ev({ type: "fail", session, delivery, error }), ...this.credits(session, 1)];
+  }
+  heard(session: string): Shown[] {
+    return this.ev({ type: "heard", session });
   }
   close(session: string): Shown[] {
     return this.ev({ type: "session_closed", session });

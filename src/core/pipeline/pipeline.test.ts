@@ -1,6 +1,6 @@
 import { describe, expect, test } from "bun:test";
-import { _inspect, capacity, createPipeline, inflightRoots, isIdle, stats } from "./pipeline.ts";
-import { Harness, d, joinPayload, testConfig } from "./_testkit.ts";
+import { LAPSES_BEFORE_FAILING, _inspect, capacity, createPipeline, inflightRoots, isIdle, stats, tasksWithoutSession } from "./pipeline.ts";
+import { Harness, bytes, d, joinPayload, testConfig } from "./_testkit.ts";
 
 const diamond = "A-->B, A-->C, B-->D, C-->D";
 
@@ -334,7 +334,7 @@ describe("rule 10: failure, retry, dead-letter", () => {
     expect(h.fail("b", 2, "boom")).toEqual([{ type: "retry", rootId: "r1", attempt: 2, error: "B: boom", delayMs: 100 }]);
     expect(stats(h.state).tasks).toMatchObject({ B: { queued: 0, inflight: 0, errors: 1 }, C: { queued: 0, inflight: 0 } });
     expect(_inspect(h.state).queueSlots).toBe(0);
-    expect(capacity(h.state)).toBe(99); // still in flight while waiting
+    expect(inflightRoots(h.state)).toBe(1); // still in flight while waiting
     expect(h.tick(109)).toEqual([]);
     expect(h.tick(110)).toEqual([d("a", 4, "r1", "$source>A", "p", 2)]);
     // The new attempt has its own timeout window from the restart tick.
@@ -409,17 +409,109 @@ describe("rule 10: failure, retry, dead-letter", () => {
   });
 });
 
-describe("rule 11: timeout found by tick alone", () => {
-  test("a root with no answers at all fails on the tick after timeoutMs", () => {
+describe("rule 11: waiting is not failing; the timeout measures work from the lease", () => {
+  test("a root with no session waits however long; once leased it has timeoutMs to be answered", () => {
     const h = new Harness(testConfig("A", { timeoutMs: 1000, leaseMs: 5000 }));
     h.source("r1", "p"); // no session at all: stays queued
-    h.now = 5;
-    h.source("r2", "q");
-    expect(h.tick(1000)).toEqual([]);
-    expect(h.tick(1001)).toEqual([{ type: "retry", rootId: "r1", attempt: 2, error: "timed out after 1000 ms", delayMs: 100 }]);
+    expect(h.tick(60_000)).toEqual([]);
     expect(stats(h.state).tasks.A!.queued).toBe(1);
-    expect(h.tick(1006)).toEqual([{ type: "retry", rootId: "r2", attempt: 2, error: "timed out after 1000 ms", delayMs: 100 }]);
-    expect(stats(h.state).tasks.A!.queued).toBe(0);
+    h.now = 60_000;
+    expect(h.open("a", "A", 1)).toEqual([d("a", 1, "r1", "$source>A", "p")]);
+    h.heard("a");
+    expect(h.tick(61_000)).toEqual([]);
+    expect(h.tick(61_001)).toEqual([{ type: "retry", rootId: "r1", attempt: 2, error: "timed out after 1000 ms", delayMs: 100 }]);
+  });
+
+  test("a root waiting in a downstream queue is not timed out either", () => {
+    const h = new Harness(testConfig("A-->B", { timeoutMs: 1000, leaseMs: 5000 }));
+    h.open("a", "A", 1);
+    h.source("r1", "p");
+    h.done("a", 1, "x"); // B has no session
+    expect(h.tick(10_000)).toEqual([]);
+    expect(stats(h.state).tasks.B!.queued).toBe(1);
+  });
+});
+
+describe("rule 8b: leases lapse only when their session is silent", () => {
+  test("any frame renews every lease of the session; silence lapses them all", () => {
+    const h = new Harness(testConfig("A", { leaseMs: 100, timeoutMs: 10_000 }));
+    h.open("s1", "A", 2);
+    h.source("r1", "1");
+    h.source("r2", "2");
+    h.open("s2", "A", 2);
+    h.now = 90;
+    h.heard("s1");
+    expect(h.tick(150)).toEqual([]); // heard at 90: renewed until 190
+    expect(h.tick(191)).toEqual([d("s2", 3, "r1", "$source>A", "1"), d("s2", 4, "r2", "$source>A", "2")]);
+  });
+
+  test(`a delivery whose lease lapsed ${LAPSES_BEFORE_FAILING} times fails its root`, () => {
+    const h = new Harness(testConfig("A", { leaseMs: 100, timeoutMs: 10_000 }));
+    h.open("s1", "A", 1);
+    h.source("r1", "1");
+    let t = 0;
+    for (let k = 1; k < LAPSES_BEFORE_FAILING; k++) {
+      t += 101;
+      h.open(`n${k}`, "A", 1);
+      expect(h.tick(t)).toEqual([d(`n${k}`, k + 1, "r1", "$source>A", "1")]);
+    }
+    expect(h.tick(t + 101)).toEqual([{ type: "retry", rootId: "r1", attempt: 2, error: `A: held by ${LAPSES_BEFORE_FAILING} sessions in turn that went silent (no frame for 100 ms)`, delayMs: 100 }]);
+  });
+});
+
+describe("rule 14: the source is read only as fast as the root tasks take work", () => {
+  test("capacity: free credits of the root's sessions plus the read-ahead, none without a session", () => {
+    const h = new Harness(testConfig("A-->B", { maxPending: 1000, readAhead: 3 }));
+    expect(capacity(h.state)).toBe(0);
+    expect(tasksWithoutSession(h.state)).toEqual(["A", "B"]);
+    h.open("a", "A", 5);
+    expect(tasksWithoutSession(h.state)).toEqual(["B"]);
+    expect(capacity(h.state)).toBe(5 + 3);
+    for (let i = 0; i < 8; i++) h.source(`r${i}`, "p");
+    expect(capacity(h.state)).toBe(0); // 5 leased, 3 queued
+    h.done("a", 1);
+    expect(capacity(h.state)).toBe(1); // its credit took a queued one: 2 left of the read-ahead of 3
+  });
+});
+
+describe("rule 15: fused workers", () => {
+  test("a session of a unit takes deliveries of every task in it; outputs come back tagged by their task", () => {
+    // A and B share a worker; B's outputs go to C, in its own.
+    const h = new Harness(testConfig("A-->B, B-->C", { units: [["A", "B"]] }));
+    h.open("ab", "A", 5);
+    h.open("c", "C", 5);
+    expect(h.source("r1", "p")).toEqual([d("ab", 1, "r1", "$source>A", "p")]);
+    // A's output went to B inside the worker: only B's outputs leave it.
+    expect(h.ev({ type: "done", session: "ab", delivery: 1, outputs: [bytes("y1"), bytes("y2")], producers: [1, 1] })).toEqual([d("c", 2, "r1", "B>C", "y1"), d("c", 3, "r1", "B>C", "y2")]);
+    h.done("c", 2);
+    expect(h.done("c", 3)).toEqual([{ type: "ack", rootId: "r1" }]);
+  });
+
+  test("a join whose ancestors all run in its worker is not the topology's: the root completes on one answer", () => {
+    const h = new Harness(testConfig(diamond, { joins: ["D"], units: [["A", "B", "C", "D"]] }));
+    h.open("w", "A", 5);
+    h.source("r1", "p");
+    expect(h.ev({ type: "done", session: "w", delivery: 1, outputs: [] })).toEqual([{ type: "ack", rootId: "r1" }]);
+  });
+
+  test("a join with an ancestor in another worker is resolved by the topology, then delivered into the join's worker", () => {
+    const h = new Harness(testConfig(diamond, { joins: ["D"], units: [["B", "D"]] }));
+    h.open("a", "A", 5);
+    h.open("bd", "B", 5);
+    h.open("c", "C", 5);
+    h.source("r1", "p");
+    expect(h.done("a", 1, "x")).toEqual([d("bd", 2, "r1", "A>B", "x"), d("c", 3, "r1", "A>C", "x")]);
+    // B's output is a join contribution: it leaves the worker although D runs there.
+    expect(h.ev({ type: "done", session: "bd", delivery: 2, outputs: [bytes("b1")], producers: [1] })).toEqual([]);
+    expect(h.done("c", 3, "c1")).toEqual([d("bd", 4, "r1", "$join>D", joinPayload([["B", ["b1"]], ["C", ["c1"]]]))]);
+  });
+
+  test("a fail names the task inside the worker that threw", () => {
+    const h = new Harness(testConfig("A-->B", { units: [["A", "B"]] }));
+    h.open("ab", "A", 5);
+    h.source("r1", "p");
+    expect(h.ev({ type: "fail", session: "ab", delivery: 1, error: "boom", task: 1 })).toEqual([{ type: "retry", rootId: "r1", attempt: 2, error: "B: boom", delayMs: 100 }]);
+    expect(stats(h.state).tasks.B!.errors).toBe(1);
   });
 });
 

@@ -8,12 +8,18 @@
  * - Effects are plain data, returned in the order they happened; the caller carries them out
  *   in that order. Payload buffers and `edge` arrays are passed through, never copied: do not
  *   mutate them.
+ * - Sessions belong to a unit (a fused worker: one or more tasks, core/pipeline/fusion.ts). A
+ *   delivery to any task of the unit may go to any of its sessions; what the worker runs inside
+ *   comes back as the outputs that leave it, each tagged with the task that made it.
  *
  * - Order within one step: for a `done`, the children's deliveries, then a join delivery, then
- *   `ack`, then the delivery taken by the credit the answer returned. For a `tick`: timeouts
- *   (`retry`/`dead_letter`), then expired leases re-sent, then roots restarting after backoff.
- * - Boundaries: a lease expires when now > leasedAt + leaseMs, an attempt times out when
- *   now > startedAt + timeoutMs, a retry starts on the first tick with now >= failedAt + delay.
+ *   `ack`. Answers return no credits: a `credits` event does. For a `tick`: leases past their
+ *   work deadline fail their roots (`retry`/`dead_letter`), then lapsed leases are re-sent, then
+ *   roots restart after their backoff.
+ * - Waiting is not failing: nothing times out while it waits in a queue, for a session or for a
+ *   join. A lease times out when now > leasedAt + timeoutMs, and lapses (requeued for another
+ *   session) when now > max(leasedAt, the session's last frame) + leaseMs. A retry starts on the
+ *   first tick with now >= failedAt + delay.
  * - `config.encodeJoin` must not throw (it runs in the middle of a step).
  *
  * Cost per event is O(1) amortized plus the effects it produces, except: a join check walks the
@@ -28,6 +34,10 @@ import type { AttemptRecord, Effect, Event, PipelineConfig, PipelineStats, TaskS
 /** `state.out` outside a step: pushing to it throws, so no effect can be produced out of a step. */
 const NO_STEP: Effect[] = Object.freeze([]) as unknown as Effect[];
 
+/** A delivery whose lease lapsed this many times (its sessions went silent holding it) fails its root. */
+export const LAPSES_BEFORE_FAILING = 3;
+const DEFAULT_READ_AHEAD = 256;
+
 /** Delivery states. A delivery that is answered, requeued (replaced) or dropped becomes GONE. */
 const QUEUED = 0;
 const LEASED = 1;
@@ -40,7 +50,9 @@ const BACKOFF = 1;
 class Delivery {
   state = QUEUED;
   session: Session | null = null;
-  deadline = 0;
+  leasedAt = 0;
+  /** Lapsed leases of this delivery so far (carried over when it is requeued). */
+  lapses = 0;
   /** Position in root.live (swap-remove keeps it O(1)). */
   rootIdx = 0;
   constructor(
@@ -54,13 +66,15 @@ class Delivery {
 
 class Session {
   credits = 0;
-  /** Leased deliveries by id, in lease order (so in deadline order). */
+  /** The `now` of its last frame: every lease is renewed by it. */
+  heardAt = 0;
+  /** Leased deliveries by id, in lease order. */
   readonly leases = new Map<number, Delivery>();
-  /** True while the session sits in its task's ready queue (open and credits > 0). */
+  /** True while the session sits in its unit's ready queue (open and credits > 0). */
   inReady = false;
   constructor(
     readonly name: string,
-    readonly task: TaskState,
+    readonly unit: UnitState,
   ) {}
 }
 
@@ -69,20 +83,29 @@ class TaskState {
   readonly queue = new Deque<Delivery>();
   queuedLive = 0;
   deadInQueue = 0;
-  /** Sessions with credits, round-robin: served from the front, put back at the end. */
-  readonly ready = new Deque<Session>(4);
   inflight = 0;
   handled = 0;
   errors = 0;
   constructor(readonly g: GraphTask) {}
 }
 
+/** A fused worker: its tasks share sessions. */
+class UnitState {
+  /** Sessions with credits, round-robin: served from the front, put back at the end. */
+  readonly ready = new Deque<Session>(4);
+  sessions = 0;
+  /** Credits of all its sessions. */
+  credits = 0;
+  /** Deliveries waiting in the queues of its tasks. */
+  queuedLive = 0;
+  /** Downstream tasks first, so roots finish (and leave memory) before new ones start. */
+  readonly tasks: TaskState[] = [];
+}
+
 class Root {
   state = RUNNING;
   retries = 0;
   records: AttemptRecord[] | null = null;
-  startedAt = 0;
-  deadline = 0;
   retryAt = 0;
   heapSeq = 0;
   /** Outstanding (queued or leased) deliveries of the current attempt. */
@@ -93,13 +116,11 @@ class Root {
   readonly joinResolved: Uint8Array | null;
   /** Per join ordinal: outputs per parent position, created on the first output. */
   readonly joinBuf: Array<Array<Uint8Array[] | undefined> | undefined> | null;
-  /** Links of the running list (ordered by attempt start, so by deadline). */
-  prev: Root | null = null;
-  next: Root | null = null;
   constructor(
     readonly id: string,
     readonly payload: Uint8Array,
     public attempt: number,
+    readonly sourcedAt: number,
     taskCount: number,
     joinCount: number,
   ) {
@@ -121,13 +142,13 @@ export class PipelineState {
   /** @internal */ readonly config: PipelineConfig;
   /** @internal */ readonly graph: Graph;
   /** @internal */ readonly tasks: TaskState[];
+  /** @internal */ readonly units: UnitState[];
   /** @internal */ readonly sessions = new Map<string, Session>();
   /** @internal every root in flight, running or in backoff */
   readonly roots = new Map<string, Root>();
-  /** @internal */ runHead: Root | null = null;
-  /** @internal */ runTail: Root | null = null;
   /** @internal min-heap of roots in backoff by (retryAt, heapSeq) */
   readonly backoff: Root[] = [];
+  /** @internal */ readonly readAhead: number;
   /** @internal */ nextDelivery = 1;
   /** @internal */ nextHeapSeq = 0;
   /** @internal */ completed = 0;
@@ -142,7 +163,13 @@ export class PipelineState {
   constructor(config: PipelineConfig, graph: Graph) {
     this.config = config;
     this.graph = graph;
+    this.readAhead = config.readAhead ?? DEFAULT_READ_AHEAD;
     this.tasks = graph.tasks.map((g) => new TaskState(g));
+    this.units = graph.units.map((members) => {
+      const u = new UnitState();
+      for (let i = members.length - 1; i >= 0; i--) u.tasks.push(this.tasks[members[i]!]!);
+      return u;
+    });
   }
 }
 
@@ -157,9 +184,10 @@ export function createPipeline(config: PipelineConfig): PipelineState {
   nonNegative("backoff.initialMs", config.backoff.initialMs);
   nonNegative("backoff.maxMs", config.backoff.maxMs);
   nonNegative("backoff.factor", config.backoff.factor);
+  if (config.readAhead !== undefined) nonNegative("readAhead", config.readAhead);
   if (!(Number.isInteger(config.retry) && config.retry >= 0)) throw new Error(`${where}: retry must be an integer >= 0, got ${config.retry}`);
   if (!(Number.isInteger(config.maxPending) && config.maxPending >= 1)) throw new Error(`${where}: maxPending must be an integer >= 1, got ${config.maxPending}`);
-  return new PipelineState(config, compileGraph(config.topology, config.tasks));
+  return new PipelineState(config, compileGraph(config.topology, config.tasks, config.units));
 }
 
 /**
@@ -180,11 +208,14 @@ export function step(state: PipelineState, event: Event, now: number): Effect[] 
     case "credits":
       onCredits(state, event.session, event.n);
       break;
+    case "heard":
+      onHeard(state, event.session);
+      break;
     case "done":
-      onDone(state, event.session, event.delivery, event.outputs);
+      onDone(state, event.session, event.delivery, event.outputs, event.producers);
       break;
     case "fail":
-      onFail(state, event.session, event.delivery, event.error, event.where);
+      onFail(state, event.session, event.delivery, event.error, event.where, event.task);
       break;
     case "session_closed":
       onSessionClosed(state, event.session);
@@ -201,9 +232,31 @@ export function step(state: PipelineState, event: Event, now: number): Effect[] 
   return out;
 }
 
-/** How many new roots the source may be polled for: maxPending - roots in flight, >= 0. */
+/**
+ * How many new roots the source may be polled for (>= 0): below maxPending, and no more than
+ * every root task's sessions can take now plus the read-ahead. 0 while a root task has no
+ * session: its messages would only wait, and a source's unread messages wait best at the source.
+ */
 export function capacity(state: PipelineState): number {
-  return Math.max(0, state.config.maxPending - state.roots.size);
+  let room = state.config.maxPending - state.roots.size;
+  for (const r of state.graph.roots) {
+    if (room <= 0) return 0;
+    const t = state.tasks[r]!;
+    const u = state.units[t.g.unit]!;
+    const credits = u.credits;
+    let leased = 0;
+    for (const x of u.tasks) leased += x.inflight;
+    const demand = credits + Math.min(state.readAhead, credits + leased) - t.queuedLive;
+    room = Math.min(room, demand);
+  }
+  return Math.max(0, room);
+}
+
+/** Names of the tasks whose unit has no session open: work for them waits until one connects. */
+export function tasksWithoutSession(state: PipelineState): string[] {
+  const out: string[] = [];
+  for (const t of state.tasks) if (state.units[t.g.unit]!.sessions === 0) out.push(t.g.name);
+  return out;
 }
 
 /** Roots in flight, including those waiting for a retry. */
@@ -239,14 +292,14 @@ export function stats(state: PipelineState): PipelineStats {
  * @internal
  */
 export function _inspect(state: PipelineState) {
-  let running = 0;
-  for (let r = state.runHead; r; r = r.next) running++;
   let leases = 0;
   const sessions: Record<string, { task: string; credits: number; leases: number }> = {};
   for (const s of state.sessions.values()) {
     leases += s.leases.size;
-    sessions[s.name] = { task: s.task.g.name, credits: s.credits, leases: s.leases.size };
+    sessions[s.name] = { task: s.unit.tasks[s.unit.tasks.length - 1]!.g.name, credits: s.credits, leases: s.leases.size };
   }
+  let running = 0;
+  for (const r of state.roots.values()) if (r.state === RUNNING) running++;
   return {
     roots: state.roots.size,
     running,
@@ -254,6 +307,7 @@ export function _inspect(state: PipelineState) {
     leases,
     queueSlots: state.tasks.reduce((n, t) => n + t.queue.length, 0),
     queuedLive: state.tasks.reduce((n, t) => n + t.queuedLive, 0),
+    unitQueued: state.units.reduce((n, u) => n + u.queuedLive, 0),
     inflight: state.tasks.reduce((n, t) => n + t.inflight, 0),
     sessions,
   };
@@ -266,7 +320,7 @@ function onSource(st: PipelineState, id: string, payload: Uint8Array, attempt: n
   // A root already in flight with this id (e.g. a redis entry claimed again) is not started twice.
   if (st.roots.has(id)) return;
   const first = attempt !== undefined && Number.isInteger(attempt) && attempt >= 1 ? attempt : 1;
-  const root = new Root(id, payload, first, st.tasks.length, st.graph.joins.length);
+  const root = new Root(id, payload, first, st.now, st.tasks.length, st.graph.joins.length);
   st.roots.set(id, root);
   startAttempt(st, root);
 }
@@ -274,85 +328,132 @@ function onSource(st: PipelineState, id: string, payload: Uint8Array, attempt: n
 function onSessionOpen(st: PipelineState, name: string, task: string): void {
   const t = st.graph.byName.get(task);
   if (t === undefined || st.sessions.has(name)) return;
-  st.sessions.set(name, new Session(name, st.tasks[t]!));
+  const unit = st.units[st.tasks[t]!.g.unit]!;
+  const s = new Session(name, unit);
+  s.heardAt = st.now;
+  unit.sessions++;
+  st.sessions.set(name, s);
 }
 
 function onCredits(st: PipelineState, name: string, n: number): void {
   const s = st.sessions.get(name);
-  if (!s || !(n >= 1)) return;
+  if (!s) return;
+  s.heardAt = st.now;
+  if (!(n >= 1)) return;
   addCredits(st, s, Math.floor(n));
 }
 
-function onDone(st: PipelineState, name: string, id: number, outputs: Uint8Array[]): void {
+function onHeard(st: PipelineState, name: string): void {
   const s = st.sessions.get(name);
-  if (!s) return;
-  const d = s.leases.get(id);
-  if (d) {
-    const t = s.task;
-    release(s, d);
-    t.handled++;
-    const root = d.root;
-    removeLive(root, d);
-    if (outputs.length > 0) fanOut(st, root, t.g, outputs);
-    settle(st, root);
-  }
-  addCredits(st, s, 1);
+  if (s) s.heardAt = st.now;
 }
 
-function onFail(st: PipelineState, name: string, id: number, error: string, where?: string): void {
+function onDone(st: PipelineState, name: string, id: number, outputs: Uint8Array[], producers: ArrayLike<number> | undefined): void {
   const s = st.sessions.get(name);
   if (!s) return;
+  s.heardAt = st.now;
   const d = s.leases.get(id);
-  if (d) {
-    const t = s.task;
-    release(s, d);
-    t.errors++;
-    removeLive(d.root, d);
-    failRoot(st, d.root, `${t.g.name}: ${error}`, where);
+  if (!d) return; // stale: requeued, or its root failed
+  const t = st.tasks[d.task]!;
+  release(s, d, t);
+  t.handled++;
+  const root = d.root;
+  removeLive(root, d);
+  if (outputs.length > 0) {
+    if (producers === undefined) fanOut(st, root, t.g, outputs, 0, outputs.length);
+    else {
+      // Outputs come grouped by the task that made them; fan out each group.
+      const tasks = st.graph.tasks;
+      let from = 0;
+      for (let i = 1; i <= outputs.length; i++) {
+        if (i === outputs.length || producers[i] !== producers[from]) {
+          const g = tasks[producers[from]!];
+          if (g !== undefined) fanOut(st, root, g, outputs, from, i);
+          from = i;
+        }
+      }
+    }
   }
-  addCredits(st, s, 1);
+  settle(st, root);
+}
+
+function onFail(st: PipelineState, name: string, id: number, error: string, where: string | undefined, task: number | undefined): void {
+  const s = st.sessions.get(name);
+  if (!s) return;
+  s.heardAt = st.now;
+  const d = s.leases.get(id);
+  if (!d) return;
+  const t = st.tasks[d.task]!;
+  release(s, d, t);
+  const failed = (task !== undefined ? st.tasks[task] : undefined) ?? t;
+  failed.errors++;
+  removeLive(d.root, d);
+  failRoot(st, d.root, `${failed.g.name}: ${error}`, where);
 }
 
 function onSessionClosed(st: PipelineState, name: string): void {
   const s = st.sessions.get(name);
   if (!s) return;
   st.sessions.delete(name);
-  const t = s.task;
+  const u = s.unit;
+  u.sessions--;
   if (s.inReady) {
-    t.ready.retain((x) => x !== s);
+    u.ready.retain((x) => x !== s);
     s.inReady = false;
   }
+  u.credits -= s.credits;
   s.credits = 0;
   if (s.leases.size > 0) {
     const held = [...s.leases.values()];
     s.leases.clear();
-    requeueFront(st, held);
-    pump(st, t);
+    requeueFront(st, held, false);
+    pump(st, u);
   }
 }
 
 function onTick(st: PipelineState): void {
   const now = st.now;
-  // 1. Root attempts past their deadline fail (before leases, so their deliveries are not re-sent).
-  const reason = `timed out after ${st.config.timeoutMs} ms`;
-  while (st.runHead !== null && now > st.runHead.deadline) failRoot(st, st.runHead, reason);
-
-  // 2. Leases past their deadline go back to the front of their queue with a new id. The old
-  //    session keeps its credit spent: its handler is still busy until it answers (stale).
-  let touched: TaskState[] | null = null;
+  const { timeoutMs, leaseMs } = st.config;
+  // Leases are in lease order, and both deadlines grow with leasedAt: scan each session's
+  // oldest leases until one has neither. Collect first: failing a root changes the leases.
+  let timedOut: Root[] | null = null;
+  let lapsed: Array<[Session, Delivery[]]> | null = null;
   for (const s of st.sessions.values()) {
     if (s.leases.size === 0) continue;
-    let expired: Delivery[] | null = null;
+    let mine: Delivery[] | null = null;
     for (const d of s.leases.values()) {
-      if (now > d.deadline) (expired ??= []).push(d);
-      else break; // leases are in deadline order
+      if (now > d.leasedAt + timeoutMs) (timedOut ??= []).push(d.root);
+      else if (now > Math.max(d.leasedAt, s.heardAt) + leaseMs) (mine ??= []).push(d);
+      else break;
     }
-    if (expired === null) continue;
-    for (const d of expired) s.leases.delete(d.id);
-    requeueFront(st, expired);
-    (touched ??= []).push(s.task);
+    if (mine !== null) (lapsed ??= []).push([s, mine]);
   }
-  if (touched !== null) for (const t of touched) pump(st, t);
+  // 1. Work past its deadline fails its root (before lapses, so it is not re-sent).
+  if (timedOut !== null) {
+    const reason = `timed out after ${timeoutMs} ms`;
+    for (const root of timedOut) if (root.state === RUNNING && st.roots.get(root.id) === root && root.live.some((d) => d.state === LEASED && now > d.leasedAt + timeoutMs)) failRoot(st, root, reason);
+  }
+  // 2. Lapsed leases go back to the front of their queue with a new id. The old session keeps
+  //    its credit spent: its handler may still be busy until it answers (stale).
+  if (lapsed !== null) {
+    const touched = new Set<UnitState>();
+    for (const [s, ds] of lapsed) {
+      const held = ds.filter((d) => d.state === LEASED && d.session === s);
+      for (const d of held) s.leases.delete(d.id);
+      const tooMany = held.filter((d) => d.lapses + 1 >= LAPSES_BEFORE_FAILING);
+      requeueFront(st, held.filter((d) => d.lapses + 1 < LAPSES_BEFORE_FAILING), true);
+      for (const d of tooMany) {
+        if (d.state !== LEASED) continue; // its root failed on an earlier one of them
+        st.tasks[d.task]!.inflight--;
+        d.state = GONE;
+        d.session = null;
+        removeLive(d.root, d);
+        if (st.roots.get(d.root.id) === d.root && d.root.state === RUNNING) failRoot(st, d.root, `${st.tasks[d.task]!.g.name}: held by ${LAPSES_BEFORE_FAILING} sessions in turn that went silent (no frame for ${leaseMs} ms)`);
+      }
+      touched.add(s.unit);
+    }
+    for (const u of touched) pump(st, u);
+  }
 
   // 3. Roots whose backoff is over restart from the source payload.
   const heap = st.backoff;
@@ -368,22 +469,19 @@ function onTick(st: PipelineState): void {
 
 function startAttempt(st: PipelineState, root: Root): void {
   root.state = RUNNING;
-  root.startedAt = st.now;
-  root.deadline = st.now + st.config.timeoutMs;
-  linkRunning(st, root);
   const g = st.graph;
   for (const r of g.roots) addDelivery(st, root, r, g.tasks[r]!.sourceEdge, root.payload);
-  for (const r of g.roots) pump(st, st.tasks[r]!);
+  for (const r of g.roots) pump(st, st.units[g.tasks[r]!.unit]!);
 }
 
-/** Buffers outputs for join children and creates one delivery per output for union children. */
-function fanOut(st: PipelineState, root: Root, g: GraphTask, outputs: Uint8Array[]): void {
+/** Buffers outputs[from, to) for join children and creates one delivery per output for union children. */
+function fanOut(st: PipelineState, root: Root, g: GraphTask, outputs: Uint8Array[], from: number, to: number): void {
   const uc = g.unionChildren;
   for (let c = 0; c < uc.length; c++) {
     const child = uc[c]!;
     const edge = g.unionEdges[c]!;
-    for (let i = 0; i < outputs.length; i++) addDelivery(st, root, child, edge, outputs[i]!);
-    pump(st, st.tasks[child]!);
+    for (let i = from; i < to; i++) addDelivery(st, root, child, edge, outputs[i]!);
+    pump(st, st.units[st.tasks[child]!.g.unit]!);
   }
   const jc = g.joinChildren;
   for (let c = 0; c < jc.length; c++) {
@@ -395,9 +493,9 @@ function fanOut(st: PipelineState, root: Root, g: GraphTask, outputs: Uint8Array
       joinBuf[ord] = buf;
     }
     const pos = g.joinParentPos[c]!;
-    const list = buf[pos];
-    if (list === undefined) buf[pos] = outputs.slice();
-    else for (let i = 0; i < outputs.length; i++) list.push(outputs[i]!);
+    let list = buf[pos];
+    if (list === undefined) buf[pos] = list = [];
+    for (let i = from; i < to; i++) list.push(outputs[i]!);
   }
 }
 
@@ -405,8 +503,7 @@ function fanOut(st: PipelineState, root: Root, g: GraphTask, outputs: Uint8Array
 function settle(st: PipelineState, root: Root): void {
   if (root.joinsPending > 0) resolveJoins(st, root);
   if (root.live.length === 0 && root.joinsPending === 0) {
-    st.out.push({ type: "ack", rootId: root.id });
-    unlinkRunning(st, root);
+    st.out.push({ type: "ack", rootId: root.id, since: root.sourcedAt });
     st.roots.delete(root.id);
     st.completed++;
   }
@@ -415,6 +512,7 @@ function settle(st: PipelineState, root: Root): void {
 /**
  * A join is resolved when no ancestor has a delivery outstanding and every join among its
  * ancestors is resolved. Joins are visited in topological order, so one pass resolves a chain.
+ * (A delivery that entered a fused worker at an ancestor covers what the worker runs after it.)
  */
 function resolveJoins(st: PipelineState, root: Root): void {
   const joins = st.graph.joins;
@@ -448,7 +546,7 @@ function resolveJoins(st: PipelineState, root: Root): void {
     const parts: Array<[string, Uint8Array[]]> = j.parents.map((p, i) => [p, buf[i] ?? []]);
     const t = st.tasks[j.task]!;
     addDelivery(st, root, j.task, t.g.joinEdge, st.config.encodeJoin(parts));
-    pump(st, t);
+    pump(st, st.units[t.g.unit]!);
   }
 }
 
@@ -457,7 +555,7 @@ function failRoot(st: PipelineState, root: Root, reason: string, where?: string)
   const live = root.live;
   for (let i = 0; i < live.length; i++) {
     const d = live[i]!;
-    if (d.state === QUEUED) dropQueued(st.tasks[d.task]!, d);
+    if (d.state === QUEUED) dropQueued(st, st.tasks[d.task]!, d);
     else if (d.state === LEASED) {
       // The session's credit stays spent until it answers; its answer is then stale.
       d.session!.leases.delete(d.id);
@@ -473,7 +571,6 @@ function failRoot(st: PipelineState, root: Root, reason: string, where?: string)
     root.joinBuf!.fill(undefined);
     root.joinsPending = st.graph.joins.length;
   }
-  unlinkRunning(st, root);
   (root.records ??= []).push(where ? { attempt: root.attempt, error: reason, at: st.now, where } : { attempt: root.attempt, error: reason, at: st.now });
   st.failed++;
   const cfg = st.config;
@@ -494,23 +591,6 @@ function failRoot(st: PipelineState, root: Root, reason: string, where?: string)
   }
 }
 
-function linkRunning(st: PipelineState, root: Root): void {
-  root.prev = st.runTail;
-  root.next = null;
-  if (st.runTail !== null) st.runTail.next = root;
-  else st.runHead = root;
-  st.runTail = root;
-}
-
-function unlinkRunning(st: PipelineState, root: Root): void {
-  if (root.prev !== null) root.prev.next = root.next;
-  else if (st.runHead === root) st.runHead = root.next;
-  if (root.next !== null) root.next.prev = root.prev;
-  else if (st.runTail === root) st.runTail = root.prev;
-  root.prev = null;
-  root.next = null;
-}
-
 // ---------------------------------------------------------------------------------------------
 // Deliveries, queues and sessions
 
@@ -522,32 +602,36 @@ function addDelivery(st: PipelineState, root: Root, task: number, edge: [string,
   const t = st.tasks[task]!;
   t.queue.pushBack(d);
   t.queuedLive++;
+  st.units[t.g.unit]!.queuedLive++;
 }
 
-/** Removes an answered delivery from its root's outstanding set. */
+/** Removes an answered (or given up) delivery from its root's outstanding set. */
 function removeLive(root: Root, d: Delivery): void {
   const live = root.live;
+  const i = d.rootIdx;
+  if (live[i] !== d) return; // not in this attempt (its root failed and restarted)
   const last = live.pop()!;
   if (last !== d) {
-    live[d.rootIdx] = last;
-    last.rootIdx = d.rootIdx;
+    live[i] = last;
+    last.rootIdx = i;
   }
   if (root.outstanding !== null) root.outstanding[d.task]!--;
 }
 
 /** Ends a lease (the caller answers it). */
-function release(s: Session, d: Delivery): void {
+function release(s: Session, d: Delivery, t: TaskState): void {
   s.leases.delete(d.id);
-  s.task.inflight--;
+  t.inflight--;
   d.state = GONE;
   d.session = null;
 }
 
 /**
  * Puts leased deliveries (already removed from their session's leases) back at the front of
- * their task's queue, in the given order, each under a new delivery id.
+ * their task's queue, in the given order, each under a new delivery id. `lapsed`: they come
+ * back because their session went silent (counted toward LAPSES_BEFORE_FAILING).
  */
-function requeueFront(st: PipelineState, held: Delivery[]): void {
+function requeueFront(st: PipelineState, held: Delivery[], lapsed: boolean): void {
   const fresh: Delivery[] = new Array(held.length);
   for (let i = 0; i < held.length; i++) {
     const old = held[i]!;
@@ -555,6 +639,7 @@ function requeueFront(st: PipelineState, held: Delivery[]): void {
     old.state = GONE;
     old.session = null;
     const d = new Delivery(st.nextDelivery++, old.root, old.task, old.edge, old.payload);
+    d.lapses = old.lapses + (lapsed ? 1 : 0);
     d.rootIdx = old.rootIdx;
     old.root.live[old.rootIdx] = d;
     fresh[i] = d;
@@ -564,13 +649,15 @@ function requeueFront(st: PipelineState, held: Delivery[]): void {
     const t = st.tasks[d.task]!;
     t.queue.pushFront(d);
     t.queuedLive++;
+    st.units[t.g.unit]!.queuedLive++;
   }
 }
 
 /** Marks a queued delivery dropped; the queue skips it later and is compacted when mostly dead. */
-function dropQueued(t: TaskState, d: Delivery): void {
+function dropQueued(st: PipelineState, t: TaskState, d: Delivery): void {
   d.state = GONE;
   t.queuedLive--;
+  st.units[t.g.unit]!.queuedLive--;
   t.deadInQueue++;
   if (t.queuedLive === 0) {
     t.queue.clear();
@@ -583,52 +670,59 @@ function dropQueued(t: TaskState, d: Delivery): void {
 
 function addCredits(st: PipelineState, s: Session, n: number): void {
   s.credits += n;
+  s.unit.credits += n;
   if (!s.inReady) {
     s.inReady = true;
-    s.task.ready.pushBack(s);
+    s.unit.ready.pushBack(s);
   }
-  pump(st, s.task);
+  pump(st, s.unit);
 }
 
-/** Hands queued deliveries to sessions with credits, round-robin. */
-function pump(st: PipelineState, t: TaskState): void {
-  const ready = t.ready;
-  const queue = t.queue;
-  while (t.queuedLive > 0 && ready.length > 0) {
-    const s = ready.peekFront()!;
-    let d = queue.popFront()!;
-    while (d.state !== QUEUED) {
-      t.deadInQueue--;
-      d = queue.popFront()!;
+/** Hands queued deliveries of the unit's tasks to its sessions with credits, round-robin. */
+function pump(st: PipelineState, u: UnitState): void {
+  const ready = u.ready;
+  if (ready.length === 0 || u.queuedLive === 0) return;
+  for (let k = 0; k < u.tasks.length && ready.length > 0; k++) {
+    const t = u.tasks[k]!;
+    const queue = t.queue;
+    while (t.queuedLive > 0 && ready.length > 0) {
+      const s = ready.peekFront()!;
+      let d = queue.popFront()!;
+      while (d.state !== QUEUED) {
+        t.deadInQueue--;
+        d = queue.popFront()!;
+      }
+      t.queuedLive--;
+      u.queuedLive--;
+      d.state = LEASED;
+      d.session = s;
+      d.leasedAt = st.now;
+      s.leases.set(d.id, d);
+      t.inflight++;
+      s.credits--;
+      u.credits--;
+      if (ready.length > 1) {
+        ready.popFront();
+        if (s.credits > 0) ready.pushBack(s);
+        else s.inReady = false;
+      } else if (s.credits === 0) {
+        ready.popFront();
+        s.inReady = false;
+      }
+      st.out.push({
+        type: "deliver",
+        session: s.name,
+        delivery: d.id,
+        rootId: d.root.id,
+        edge: d.edge,
+        attempt: d.root.attempt,
+        payload: d.payload,
+      });
     }
-    t.queuedLive--;
-    d.state = LEASED;
-    d.session = s;
-    d.deadline = st.now + st.config.leaseMs;
-    s.leases.set(d.id, d);
-    t.inflight++;
-    s.credits--;
-    if (ready.length > 1) {
-      ready.popFront();
-      if (s.credits > 0) ready.pushBack(s);
-      else s.inReady = false;
-    } else if (s.credits === 0) {
-      ready.popFront();
-      s.inReady = false;
+    if (t.queuedLive === 0 && queue.length > 0) {
+      queue.clear();
+      t.deadInQueue = 0;
     }
-    st.out.push({
-      type: "deliver",
-      session: s.name,
-      delivery: d.id,
-      rootId: d.root.id,
-      edge: d.edge,
-      attempt: d.root.attempt,
-      payload: d.payload,
-    });
-  }
-  if (t.queuedLive === 0 && queue.length > 0) {
-    queue.clear();
-    t.deadInQueue = 0;
   }
 }
 

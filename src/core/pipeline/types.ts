@@ -19,16 +19,32 @@ export interface PipelineConfig {
   topology: string;
   /** A validated DAG (no cycles); roots = tasks with no parents. */
   tasks: TaskSpec[];
-  /** A root attempt not complete within this fails (reason "timed out after N ms"). */
+  /**
+   * How long one delivery may be worked on: a lease not answered within this of being leased
+   * fails its root (reason "timed out after N ms"). Time spent waiting (in a queue, for a
+   * session, for a join) does not count.
+   */
   timeoutMs: number;
   /** Retries after the first attempt; then dead-letter. */
   retry: number;
   /** Root messages in flight (including those waiting for a retry). */
   maxPending: number;
+  /**
+   * Source messages read ahead of what the root tasks' sessions can take right now, so work is
+   * at hand when credits come back (default 256). The source is read only as fast as tasks take
+   * work: never more than their free credits plus this, and nothing while no session is open.
+   */
+  readAhead?: number;
   /** Delay before retry k (k = 1..): `backoff(rules, k)` of core/backoff.ts. */
   backoff: BackoffRules;
-  /** A delivery held by one session longer than this is requeued for another session. */
+  /**
+   * A lease lapses when its session has been silent (no frame at all) for this long: the
+   * delivery goes back to the queue for another session, and the late answer is ignored. Any
+   * frame renews every lease of its session, so a live but busy worker keeps its work.
+   */
   leaseMs: number;
+  /** Tasks that share a worker process (DESIGN.md §5, core/pipeline/fusion.ts); default: each task alone. */
+  units?: string[][];
   /** Builds the payload of a join="all" delivery. */
   encodeJoin: (parts: Array<[string, Uint8Array[]]>) => Uint8Array;
 }
@@ -36,20 +52,30 @@ export interface PipelineConfig {
 export type Event =
   /** A new root message; attempt = number of the first attempt here (default 1; a redis entry re-read after a crash may start at 3). */
   | { type: "source"; id: string; payload: Uint8Array; attempt?: number }
+  /** `task`: any task of the worker's unit (its first one, by convention). */
   | { type: "session_open"; session: string; task: string }
-  /** The session can take n more deliveries. */
+  /** The session can take n more deliveries. Answers do not return credits by themselves. */
   | { type: "credits"; session: string; n: number }
-  | { type: "done"; session: string; delivery: number; outputs: Uint8Array[] }
-  /** `where`: the user's stack frames (file:line:col, innermost first, `; `-separated), when the task sent them. */
-  | { type: "fail"; session: string; delivery: number; error: string; where?: string }
+  /** The session is alive (a heartbeat): its leases are renewed. */
+  | { type: "heard"; session: string }
+  /**
+   * `outputs` leave the worker; `producers[i]` is the task index (TaskSpec order) that made
+   * outputs[i] (absent: the delivery's own task made them all).
+   */
+  | { type: "done"; session: string; delivery: number; outputs: Uint8Array[]; producers?: ArrayLike<number> }
+  /**
+   * `task`: the index of the task that failed, when it is not the delivery's own (a fused
+   * worker). `where`: the user's stack frames (file:line:col, innermost first, `; `-separated).
+   */
+  | { type: "fail"; session: string; delivery: number; error: string; where?: string; task?: number }
   | { type: "session_closed"; session: string }
   | { type: "tick" };
 
 export type Effect =
   /** Send this delivery to the session. `edge` arrays are shared between effects: do not mutate them. */
   | { type: "deliver"; session: string; delivery: number; rootId: string; edge: [string, string]; attempt: number; payload: Uint8Array }
-  /** Root complete: ack it at the source. */
-  | { type: "ack"; rootId: string }
+  /** Root complete: ack it at the source. `since`: the `now` it was first read. */
+  | { type: "ack"; rootId: string; since: number }
   /** Give up: write it to the dead-letter destination, then ack. */
   | { type: "dead_letter"; rootId: string; payload: Uint8Array; error: string; attempts: AttemptRecord[] }
   /** Informational (logs/stats): the root failed and attempt number `attempt` will run after `delayMs`. */
@@ -69,9 +95,9 @@ export interface TaskStats {
   queued: number;
   /** Deliveries leased to a session, not answered yet. */
   inflight: number;
-  /** Valid `done` results accepted. */
+  /** Valid `done` results accepted for deliveries that entered at this task. */
   handled: number;
-  /** Valid `fail` results accepted (stale ones are not counted). */
+  /** Valid `fail` results accepted that name this task (stale ones are not counted). */
   errors: number;
 }
 
