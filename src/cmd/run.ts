@@ -4,7 +4,6 @@ import { join, relative } from "node:path";
 import { TempestError } from "../core/errors.ts";
 import type { Topology } from "../core/project/model.ts";
 import { deadLetterStream } from "../core/registry/keys.ts";
-import { createLogger } from "../roles/log.ts";
 import { runLocal } from "../roles/local/run.ts";
 import { createSource } from "../roles/sources/index.ts";
 import { RUN_SUMMARY_ENV, type TopologySummary } from "../roles/topology/summary.ts";
@@ -19,6 +18,7 @@ export default defineTempestCommand({
     ...projectArgs,
     port: { type: "string", description: "the topology's port (default from Runtime.toml, else a free one)", valueHint: "PORT" },
     strict: { type: "boolean", description: "exit 1 when any message was dead-lettered (for CI)" },
+    progress: { type: "boolean", description: "a progress line on stderr every 2 s, also when it is not a terminal (default: on a terminal only; --no-progress: never; or TEMPEST_PROGRESS=1/0)" },
   },
   async run({ args, rawArgs }) {
     const sets = repeatedFlag(rawArgs, "set");
@@ -31,7 +31,7 @@ export default defineTempestCommand({
     const summaryFile = args.strict ? join(tmpdir(), `tempest-strict-${process.pid}-${Date.now()}.json`) : undefined;
     if (summaryFile) process.env[RUN_SUMMARY_ENV] = summaryFile;
     try {
-      process.exitCode = await runLocal({ project, topology, port: args.port !== undefined ? parsePort(args.port) : undefined, sets, log: createLogger("run") });
+      process.exitCode = await runLocal({ project, topology, port: args.port !== undefined ? parsePort(args.port) : undefined, sets, progress: args.progress });
       if (summaryFile && process.exitCode === 0) failOnDeadLetters(topology, summaryFile, project.root);
     } finally {
       if (summaryFile) rmSync(summaryFile, { force: true });

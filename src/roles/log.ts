@@ -6,13 +6,21 @@ import { createConsola, type ConsolaInstance, type LogObject } from "consola";
  * `[topology] listening on 127.0.0.1:4000`, `[split#1] warn: …`. Plain lines, because
  * `tempest run` interleaves several processes' logs and tests read them.
  */
-export function createLogger(tag: string): ConsolaInstance {
+export function createLogger(tag: string, out: TextSink = process.stderr): ConsolaInstance {
   const stamp = logTimestamps();
   const level = process.env.TEMPEST_LOG_LEVEL === "debug" ? 4 : process.env.TEMPEST_LOG_LEVEL === "warn" ? 1 : 3;
   return createConsola({
     level,
-    reporters: [{ log: (entry: LogObject) => process.stderr.write(`${stamp ? timestamp() : ""}${line(entry)}\n`) }],
+    reporters: [{ log: (entry: LogObject) => out.write(`${stamp ? timestamp() : ""}${line(entry)}\n`) }],
   }).withTag(tag);
+}
+
+/**
+ * Where whole log lines go: stderr, or something in front of it that must see every line
+ * (`tempest run`'s progress line, cleared before a log line and drawn again after it).
+ */
+export interface TextSink {
+  write(text: string): unknown;
 }
 
 function line(entry: LogObject): string {

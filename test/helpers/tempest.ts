@@ -12,11 +12,13 @@ export interface RunResult {
   stderr: string;
 }
 
-/** Runs the compiled binary to completion (killed after `timeoutMs`). */
-export async function runTempest(args: string[], opts: { cwd?: string; env?: Record<string, string>; timeoutMs?: number; stdin?: string } = {}): Promise<RunResult> {
+/** Runs the compiled binary to completion (killed after `timeoutMs`); an `env` value of undefined unsets that variable. */
+export async function runTempest(args: string[], opts: { cwd?: string; env?: Record<string, string | undefined>; timeoutMs?: number; stdin?: string } = {}): Promise<RunResult> {
+  const env: Record<string, string | undefined> = { ...process.env, NO_COLOR: "1", ...opts.env };
+  for (const [k, v] of Object.entries(env)) if (v === undefined) delete env[k];
   const proc = Bun.spawn([TEMPEST, ...args], {
     cwd: opts.cwd,
-    env: { ...process.env, NO_COLOR: "1", ...opts.env },
+    env,
     stdin: opts.stdin !== undefined ? new Blob([opts.stdin]) : "ignore",
     stdout: "pipe",
     stderr: "pipe",

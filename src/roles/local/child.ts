@@ -1,4 +1,4 @@
-import { logTimestamps, timestamp } from "../log.ts";
+import { logTimestamps, timestamp, type TextSink } from "../log.ts";
 /**
  * The output of one child of `tempest run` (the topology, or one task instance), as the
  * supervisor hands it over: split into lines, each forwarded with the child's tag
@@ -15,7 +15,7 @@ export class ChildOutput {
   /** With timestamps on (TEMPEST_LOG_TIMESTAMPS=1), each forwarded line is stamped once, here. */
   private readonly stamp = logTimestamps();
 
-  constructor(readonly tag: string, private readonly to: NodeJS.WriteStream, private readonly onLine: (line: string) => void = () => {}) {
+  constructor(readonly tag: string, private readonly to: TextSink, private readonly onLine: (line: string) => void = () => {}) {
     this.prefix = `[${tag}] `;
   }
 

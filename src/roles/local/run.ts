@@ -3,13 +3,15 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { TempestError } from "../../core/errors.ts";
 import type { Project, Topology } from "../../core/project/model.ts";
+import { progressMode } from "../../core/stats/progress.ts";
 import { defineProcess, type ProcessSpec, type SuperviseConfig } from "../../core/supervise/config.ts";
 import { describeExit } from "../../core/supervise/policy.ts";
-import { createLogger, type Logger } from "../log.ts";
+import { createLogger, logTimestamps } from "../log.ts";
 import type { InstanceStatus } from "../supervise/instance.ts";
 import { startSupervisor, type Supervisor } from "../supervise/supervisor.ts";
 import { RUN_ANNOUNCE_ENV, formatSummary, type TopologySummary } from "../topology/summary.ts";
 import { ChildOutput } from "./child.ts";
+import { StatusLine, startProgress } from "./progress.ts";
 import { selfCommand } from "./self.ts";
 
 export interface LocalRunOptions {
@@ -17,13 +19,16 @@ export interface LocalRunOptions {
   topology: Topology;
   port?: number;
   sets: string[];
-  log: Logger;
+  /** `--progress` / `--no-progress`; undefined: TEMPEST_PROGRESS, else only on a terminal. */
+  progress?: boolean;
 }
 
 const START_TIMEOUT_MS = 15_000;
 /** A task told to stop (SIGTERM) gets this long for its close hooks, then SIGKILL. */
 const TASK_STOP_MS = 3_000;
 const TOPOLOGY = "topology";
+/** Below the progress interval: a topology too busy to answer skips a line rather than delays the next. */
+const STATS_TIMEOUT_MS = 1_500;
 
 /**
  * How `tempest run` restarts a crashed task: the supervision policy of `tempest supervise`
@@ -47,7 +52,13 @@ const TASK_RULES = {
  * starts, forwards, restarts and stops, and stops the run when a task can never run again.
  */
 export async function runLocal(opts: LocalRunOptions): Promise<number> {
-  const { project, topology, log } = opts;
+  const { project, topology } = opts;
+  // Every line this process writes to stderr, its own and its children's, goes through this
+  // one writer, which keeps the progress line (if any) below them instead of glued to them.
+  const stderr = new StatusLine(process.stderr);
+  const log = createLogger("run", stderr);
+  const progressShown = progressMode({ flag: opts.progress, env: process.env.TEMPEST_PROGRESS, isTTY: Boolean(process.stderr.isTTY) });
+  let progress: { stop(): void } | null = null;
   const self = selfCommand();
   const common = ["--project", project.root, ...opts.sets.flatMap((s) => ["--set", s])];
   const workDir = mkdtempSync(join(tmpdir(), "tempest-run-"));
@@ -75,7 +86,7 @@ export async function runLocal(opts: LocalRunOptions): Promise<number> {
     stopTimeoutMs: topology.runtime.message.timeout + 5_000,
     ...(topology.runtime.source?.type === "stdin" ? { stdin: "inherit" as const } : {}),
   });
-  outputs.set(TOPOLOGY, new ChildOutput(TOPOLOGY, process.stderr));
+  outputs.set(TOPOLOGY, new ChildOutput(TOPOLOGY, stderr));
   // The topology writes its address to a file once it listens: structured, not read off a log line.
   const announcer = setInterval(() => {
     if (!existsSync(announceFile)) return;
@@ -89,6 +100,8 @@ export async function runLocal(opts: LocalRunOptions): Promise<number> {
    * would only time it out into the dead letters.
    */
   const stopRun = (why: string, drain = true, signal: "SIGTERM" | "SIGINT" = "SIGTERM"): Promise<void> => {
+    // A draining topology's stats say little, and the line must not outlive the run.
+    progress?.stop();
     stopping ??= (async () => {
       log.info(`${why}: stopping the topology, then the tasks`);
       if (!drain) await sup?.signalProcess(TOPOLOGY, "SIGUSR2").catch(() => {});
@@ -125,7 +138,7 @@ export async function runLocal(opts: LocalRunOptions): Promise<number> {
   };
 
   const config = (processes: ProcessSpec[]): SuperviseConfig => ({ socket: null, logDir: join(workDir, "logs"), processes });
-  const slog = createLogger("run");
+  const slog = createLogger("run", stderr);
   // Its transition lines name internal entries; this role reports them as tasks instead.
   if (process.env.TEMPEST_LOG_LEVEL !== "debug") slog.level = -999;
   sup = await startSupervisor(config([topoSpec]), {
@@ -162,7 +175,7 @@ export async function runLocal(opts: LocalRunOptions): Promise<number> {
       const workers = topology.runtime.task[task]?.workers ?? 1;
       for (let i = 0; i < workers; i++) {
         const name = `task.${task}.${i}`;
-        outputs.set(name, new ChildOutput(`${task}#${i}`, process.stderr));
+        outputs.set(name, new ChildOutput(`${task}#${i}`, stderr));
         tasks.push(defineProcess({
           name,
           command: self[0]!,
@@ -175,7 +188,14 @@ export async function runLocal(opts: LocalRunOptions): Promise<number> {
     }
     if (!stopping) void supervisor.reload(config([topoSpec, ...tasks])).catch((e) => log.error(`cannot start the tasks: ${(e as Error).message}`));
 
+    if (progressShown !== "off" && !stopping) {
+      // Imported only when shown: the codec costs start-up time a run without it need not pay.
+      const { controlRequest } = await import("../topology/control-client.ts");
+      if (!stopping) progress = startProgress({ mode: progressShown, status: stderr, stamp: logTimestamps(), sample: () => controlRequest(host, port, "stats_request", STATS_TIMEOUT_MS) });
+    }
+
     const topo = await ended;
+    progress?.stop();
     if (forced) return 130;
     // The work is over one way or another: no task is restarted, every one is stopped now.
     stopping ??= Promise.resolve();
@@ -194,6 +214,7 @@ export async function runLocal(opts: LocalRunOptions): Promise<number> {
     if (forced) return 130;
     throw e;
   } finally {
+    progress?.stop();
     clearInterval(announcer);
     process.off("SIGINT", onSignal);
     process.off("SIGTERM", onSignal);
