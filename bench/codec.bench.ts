@@ -6,22 +6,16 @@
  */
 import { isNativeAccelerationEnabled } from "cbor-x";
 import { encodeCbor, encodeFrame, encodeFrames, FrameDecoder } from "../src/codec/index.ts";
-import { type Deliver, parseTopologyToTask } from "../src/protocol/topology-task.ts";
+import { type DeliverItem, type Deliveries, parseTopologyToTask } from "../src/protocol/topology-task.ts";
 
 const RUN_MS = Number(process.env.BENCH_MS ?? 2000);
 const BATCH = 1000;
 
 const msg = encodeCbor({ id: 123, text: "hello world" });
-const deliver: Deliver = {
-  type: "deliver",
-  delivery: 0,
-  topology_id: "wordcount@3",
-  msg_id: "1764350000000-0",
-  edge: ["source", "split"],
-  attempt: 0,
-  msg,
-};
-const jsonEnvelope = { ...deliver, msg: Buffer.from(msg).toString("base64") };
+const item = (delivery: number): DeliverItem => [delivery, "1764350000000-0", -1, 0, 0, msg];
+/** One delivery in a frame of its own (the old shape of the wire). */
+const deliver: Deliveries = { type: "deliveries", items: [item(0)] };
+const jsonEnvelope = { type: "deliver", delivery: 0, topology_id: "wordcount@3", msg_id: "1764350000000-0", edge: ["source", "split"], attempt: 0, msg: Buffer.from(msg).toString("base64") };
 
 let sink = 0;
 
@@ -63,15 +57,16 @@ const baseline = measure("(1) JSON.stringify + JSON.parse (msg as base64)", 1, (
 
 const single = new FrameDecoder();
 const one = measure("(2) encodeFrame + push + parseTopologyToTask, 1/push", 1, (i) => {
-  deliver.delivery = i;
+  deliver.items[0]![0] = i;
   for (const v of single.push(encodeFrame(deliver))) sink += parseTopologyToTask(v).type.length;
 });
 
 const batched = new FrameDecoder();
-const batch: Deliver[] = Array.from({ length: BATCH }, () => ({ ...deliver }));
-const many = measure(`(3) encodeFrames + push + parse, ${BATCH}/push`, BATCH, (i) => {
-  for (let k = 0; k < BATCH; k++) batch[k]!.delivery = i * BATCH + k;
-  for (const v of batched.push(encodeFrames(batch))) sink += parseTopologyToTask(v).type.length;
+// The shape of the wire since protocol 2: one `deliveries` frame of many tuples.
+const batch: Deliveries = { type: "deliveries", items: Array.from({ length: BATCH }, (_, k) => item(k)) };
+const many = measure(`(3) one frame of ${BATCH} deliveries: encode + push + parse`, BATCH, (i) => {
+  for (let k = 0; k < BATCH; k++) batch.items[k]![0] = i * BATCH + k;
+  for (const v of batched.push(encodeFrames([batch]))) sink += parseTopologyToTask(v).type.length;
 });
 
 console.log(`\nratio to baseline: (2) ${(one / baseline).toFixed(2)}x, (3) ${(many / baseline).toFixed(2)}x`);

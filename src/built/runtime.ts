@@ -29,6 +29,7 @@ import { layerRuntime } from "../core/project/load.ts";
 import type { Topology } from "../core/project/model.ts";
 import { selectExport } from "../core/project/modules.ts";
 import { findTask, runTaskRole } from "../roles/task/main.ts";
+import type { TaskInfo } from "../core/project/model.ts";
 import { runTopologyRole } from "../roles/topology/main.ts";
 import { isTaskDefinition } from "../sdk/index.ts";
 
@@ -103,14 +104,18 @@ function taskCommand(self: string, topologyName: string, task: string, embedded:
     async run({ args, rawArgs }) {
       const address = taskAddress(args, self);
       const topology = loadTopology(embedded, topologyName, repeatedFlag(rawArgs, "set"));
-      const info = findTask(topology, task);
-      const load = modules[info.module];
-      if (!load) throw new TempestError("E_MODULE_LOAD", `this build has no module ${info.module} for task \`${task}\``, { exitCode: 1, hint: "build the project again" });
-      const definition = selectExport(await load(), info.select);
-      if (!isTaskDefinition(definition)) {
-        throw new TempestError("E_MODULE_SHAPE", `${info.module}: ${info.select.join(".")} is not a task`, { hint: "define it with defineTask({ handle(msg, ctx) { … } })" });
-      }
-      process.exitCode = await runTaskRole({ topology, task, address, instance: args.instance, definition });
+      findTask(topology, task);
+      // A fused worker hosts several tasks: every module is in this build's table.
+      const load = async (info: TaskInfo) => {
+        const imported = modules[info.module];
+        if (!imported) throw new TempestError("E_MODULE_LOAD", `this build has no module ${info.module} for task \`${info.name}\``, { exitCode: 1, hint: "build the project again" });
+        const definition = selectExport(await imported(), info.select);
+        if (!isTaskDefinition(definition)) {
+          throw new TempestError("E_MODULE_SHAPE", `${info.module}: ${info.select.join(".")} is not a task`, { hint: "define it with defineTask({ handle(msg, ctx) { … } })" });
+        }
+        return definition;
+      };
+      process.exitCode = await runTaskRole({ topology, task, address, instance: args.instance, load });
     },
   });
 }

@@ -2,16 +2,21 @@
  * The topology ⇄ task channel (DESIGN.md §4), plus the control client that shares the
  * topology's port. One frame = one message; every message is a plain object tagged by `type`.
  *
- * Handshake: the client's first frame is `hello` (role "task" or "control"); the topology
- * answers `welcome` or `reject`. Flow control: `ready { credits }` adds credits, each `deliver`
- * spends one, each `done`/`fail` for it returns one. Heartbeats: `ping`/`pong` both ways.
+ * Handshake: the topology's first frame is `challenge`; the client answers `hello` (role "task"
+ * or "control"); the topology answers `welcome` or `reject`. A task's hello names the tasks its
+ * process hosts (a fused worker hosts several). Work goes in batches: one `deliveries` frame
+ * carries many deliveries, one `answers` frame many done/fail results. Flow control: credits
+ * come only from `ready { credits }` and `answers.credits`; each delivery spends one. So a
+ * worker decides how much it holds (core/pipeline: a slow one holds little). Heartbeats:
+ * `ping`/`pong` both ways; any frame renews the sender's leases.
  *
  * Validators run once at the codec boundary; unknown fields are ignored (forward compatible)
  * and stay on the returned object: never forward a parsed message to another peer as is.
  */
 import { CodecError } from "../codec/errors.ts";
 
-export const PROTOCOL_VERSION = 1;
+/** 2: batched `deliveries`/`answers`, explicit credits, fused workers (`hello.tasks`). */
+export const PROTOCOL_VERSION = 2;
 
 export const Role = { task: "task", control: "control" } as const;
 export type Role = (typeof Role)[keyof typeof Role];
@@ -20,15 +25,14 @@ export type Role = (typeof Role)[keyof typeof Role];
 export const MsgType = {
   hello: "hello",
   ready: "ready",
-  done: "done",
-  fail: "fail",
+  answers: "answers",
   ping: "ping",
   pong: "pong",
   bye: "bye",
   welcome: "welcome",
   challenge: "challenge",
   reject: "reject",
-  deliver: "deliver",
+  deliveries: "deliveries",
   shutdown: "shutdown",
   stats_request: "stats_request",
   stats: "stats",
@@ -44,6 +48,8 @@ export interface TaskHello {
   task: string;
   instance: string;
   pid: number;
+  /** Every task this process hosts, `task` first (a fused worker); absent: `task` alone. */
+  tasks?: string[];
   /** Token proof (DESIGN.md §11), present when TEMPEST_TOKEN is set. */
   proof?: string;
   /**
@@ -54,16 +60,24 @@ export interface TaskHello {
 }
 /** Adds `credits` to what the topology may deliver. */
 export interface Ready { type: "ready"; credits: number }
-/** `outputs`: each item is the CBOR encoding of one user message. `ms`: handler duration. */
-export interface Done { type: "done"; delivery: number; outputs: Uint8Array[]; ms: number }
-/** `where`: the first stack frames in the user's own files (`src/tasks/a.ts:12:9; …`), if any. */
-export interface Fail { type: "fail"; delivery: number; error: string; ms: number; where?: string }
+/** `outputs`: the CBOR of each message that leaves the process; `producers[i]`: the task index (in `welcome.tasks`) that returned outputs[i]. */
+export type DoneItem = [delivery: number, outputs: Uint8Array[], producers: number[]];
+/** `task`: the index of the task that threw; `where`: its first stack frames in the user's own files (`src/tasks/a.ts:12:9; …`), or "". */
+export type FailItem = [delivery: number, task: number, error: string, where: string];
+/**
+ * The handler calls one task made since the last frame: counts and a latency histogram
+ * (core/stats/histogram.ts buckets), flat: [task, handled, errors, sum ms, max ms, bucket, count, …].
+ * Per frame, not per delivery: a delivery through a fused worker makes several calls.
+ */
+export type TaskCalls = number[];
+/** Results of many deliveries, the calls they made, and `credits` more the topology may deliver. */
+export interface Answers { type: "answers"; credits: number; done: DoneItem[]; fail: FailItem[]; calls: TaskCalls[] }
 export interface Ping { type: "ping"; t: number }
 export interface Pong { type: "pong"; t: number }
 /** Graceful leave. */
 export interface Bye { type: "bye" }
 
-export type TaskToTopology = TaskHello | Ready | Done | Fail | Ping | Pong | Bye;
+export type TaskToTopology = TaskHello | Ready | Answers | Ping | Pong | Bye;
 
 // ---- topology → task -------------------------------------------------------------------
 /**
@@ -72,8 +86,11 @@ export type TaskToTopology = TaskHello | Ready | Done | Fail | Ping | Pong | Bye
  * so a recorded hello cannot be replayed on another connection.
  */
 export interface Challenge { type: "challenge"; nonce: string }
-/** `instance`: this topology process's instance id, new for every start (older topologies omit it). */
-export interface Welcome { type: "welcome"; version: number; session: string; heartbeat_ms: number; nonce?: string; instance?: string }
+/**
+ * `instance`: this topology process's instance id, new for every start. `tasks`: the topology's
+ * tasks in the order that task indices in `answers` refer to.
+ */
+export interface Welcome { type: "welcome"; version: number; session: string; heartbeat_ms: number; nonce?: string; instance?: string; tasks?: string[]; /** A silent worker's leases lapse after this: ping well within it. */ lease_ms?: number }
 /** Why a handshake was refused, as data: peers decide on `code`, never on the text of `reason`. */
 export const RejectCode = {
   version: "version",
@@ -89,20 +106,20 @@ export const RejectCode = {
 export type RejectCode = (typeof RejectCode)[keyof typeof RejectCode];
 /** `code` is absent from older topologies. */
 export interface Reject { type: "reject"; reason: string; code?: RejectCode }
-/** `msg`: the CBOR of the user's message as its own byte string, decoded only by the task. */
-export interface Deliver {
-  type: "deliver";
-  delivery: number;
-  topology_id: string;
-  msg_id: string;
-  edge: [string, string];
-  attempt: number;
-  msg: Uint8Array;
-}
+/**
+ * One delivery: the envelope of DESIGN.md §4 as a tuple (the topology is the session's). The
+ * edge is [from, to] as task indices in `welcome.tasks`, `from` being EDGE_SOURCE for the
+ * source's message and EDGE_JOIN for a join's. `msg`: the CBOR of the user's message as its own
+ * byte string, decoded only by the worker.
+ */
+export type DeliverItem = [delivery: number, msg_id: string, from: number, to: number, attempt: number, msg: Uint8Array];
+export const EDGE_SOURCE = -1;
+export const EDGE_JOIN = -2;
+export interface Deliveries { type: "deliveries"; items: DeliverItem[] }
 /** Finish in-flight work, then leave. */
 export interface Shutdown { type: "shutdown" }
 
-export type TopologyToTask = Challenge | Welcome | Reject | Deliver | Ping | Pong | Shutdown;
+export type TopologyToTask = Challenge | Welcome | Reject | Deliveries | Ping | Pong | Shutdown;
 
 // ---- control client → topology (and the answer) ----------------------------------------
 export interface ControlHello { type: "hello"; version: number; role: "control"; proof?: string }
@@ -177,8 +194,61 @@ function num(m: Obj, f: string): void {
   const x = m[f];
   if (typeof x !== "number" || !Number.isFinite(x)) bad(`${m.type}.${f}`, `expected a finite number, got ${typeof x === "number" ? x : kind(x)}`);
 }
-function bytes(m: Obj, f: string): void {
-  if (!(m[f] instanceof Uint8Array)) bad(`${m.type}.${f}`, `expected a byte string, got ${kind(m[f])}`);
+function optStrings(m: Obj, f: string): void {
+  const x = m[f];
+  if (x === undefined) return;
+  if (!Array.isArray(x) || x.some((t) => typeof t !== "string")) bad(`${m.type}.${f}`, `expected an array of strings, got ${kind(x)}`);
+}
+function isUint(x: unknown): x is number {
+  return typeof x === "number" && Number.isSafeInteger(x) && x >= 0;
+}
+function array(x: unknown, where: string): unknown[] {
+  if (!Array.isArray(x)) bad(where, `expected an array, got ${kind(x)}`);
+  return x;
+}
+function parseAnswers(m: Obj): Answers {
+  uint(m, "credits");
+  const done = array(m.done, "answers.done");
+  for (let i = 0; i < done.length; i++) {
+    const w = `answers.done[${i}]`;
+    const d = array(done[i], w);
+    if (!isUint(d[0])) bad(`${w}.delivery`, `expected a non-negative integer, got ${kind(d[0])}`);
+    const outputs = array(d[1], `${w}.outputs`);
+    for (let k = 0; k < outputs.length; k++) if (!(outputs[k] instanceof Uint8Array)) bad(`${w}.outputs[${k}]`, `expected a byte string, got ${kind(outputs[k])}`);
+    const producers = array(d[2], `${w}.producers`);
+    if (producers.length !== outputs.length || !producers.every(isUint)) bad(`${w}.producers`, "expected one task index per output");
+  }
+  const fail = array(m.fail, "answers.fail");
+  for (let i = 0; i < fail.length; i++) {
+    const w = `answers.fail[${i}]`;
+    const f = array(fail[i], w);
+    if (!isUint(f[0])) bad(`${w}.delivery`, `expected a non-negative integer, got ${kind(f[0])}`);
+    if (!isUint(f[1])) bad(`${w}.task`, `expected a task index, got ${kind(f[1])}`);
+    if (typeof f[2] !== "string") bad(`${w}.error`, `expected a string, got ${kind(f[2])}`);
+    if (typeof f[3] !== "string") bad(`${w}.where`, `expected a string, got ${kind(f[3])}`);
+  }
+  const calls = array(m.calls, "answers.calls");
+  for (let i = 0; i < calls.length; i++) {
+    const c = array(calls[i], `answers.calls[${i}]`);
+    if (c.length < 5 || c.length % 2 === 0 || !c.every((x) => typeof x === "number" && Number.isFinite(x) && x >= 0)) {
+      bad(`answers.calls[${i}]`, "expected [task, handled, errors, sum, max, bucket, count, …] of non-negative numbers");
+    }
+  }
+  return m as unknown as Answers;
+}
+
+function parseDeliveries(m: Obj): Deliveries {
+  const items = array(m.items, "deliveries.items");
+  for (let i = 0; i < items.length; i++) {
+    const w = `deliveries.items[${i}]`;
+    const d = array(items[i], w);
+    if (!isUint(d[0])) bad(`${w}.delivery`, `expected a non-negative integer, got ${kind(d[0])}`);
+    if (typeof d[1] !== "string") bad(`${w}.msg_id`, `expected a string, got ${kind(d[1])}`);
+    if (!(Number.isInteger(d[2]) && (d[2] as number) >= EDGE_JOIN) || !isUint(d[3])) bad(`${w}.edge`, "expected [from, to], two task indices");
+    if (!isUint(d[4])) bad(`${w}.attempt`, `expected a non-negative integer, got ${kind(d[4])}`);
+    if (!(d[5] instanceof Uint8Array)) bad(`${w}.msg`, `expected a byte string, got ${kind(d[5])}`);
+  }
+  return m as unknown as Deliveries;
 }
 
 function unknownType(channel: string, type: unknown): never {
@@ -198,6 +268,7 @@ function parseTaskHello(m: Obj): TaskHello {
   str(m, "instance");
   uint(m, "pid");
   optStr(m, "topology_instance");
+  optStrings(m, "tasks");
   return m as unknown as TaskHello;
 }
 
@@ -226,25 +297,11 @@ function ping(m: Obj): Ping | Pong {
 export function parseTaskToTopology(v: unknown): TaskToTopology {
   const m = obj(v, "task→topology");
   switch (m.type) {
-    case "done": {
-      uint(m, "delivery");
-      num(m, "ms");
-      const outputs = m.outputs;
-      if (!Array.isArray(outputs)) bad("done.outputs", `expected an array, got ${kind(outputs)}`);
-      for (let i = 0; i < outputs.length; i++) {
-        if (!(outputs[i] instanceof Uint8Array)) bad(`done.outputs[${i}]`, `expected a byte string, got ${kind(outputs[i])}`);
-      }
-      return m as unknown as Done;
-    }
+    case "answers":
+      return parseAnswers(m);
     case "ready":
       uint(m, "credits");
       return m as unknown as Ready;
-    case "fail":
-      uint(m, "delivery");
-      str(m, "error");
-      num(m, "ms");
-      optStr(m, "where");
-      return m as unknown as Fail;
     case "ping":
     case "pong":
       return ping(m);
@@ -260,18 +317,8 @@ export function parseTaskToTopology(v: unknown): TaskToTopology {
 export function parseTopologyToTask(v: unknown): TopologyToTask {
   const m = obj(v, "topology→task");
   switch (m.type) {
-    case "deliver": {
-      uint(m, "delivery");
-      str(m, "topology_id");
-      str(m, "msg_id");
-      uint(m, "attempt");
-      bytes(m, "msg");
-      const edge = m.edge;
-      if (!Array.isArray(edge) || edge.length !== 2 || typeof edge[0] !== "string" || typeof edge[1] !== "string") {
-        bad("deliver.edge", "expected [from, to], two strings");
-      }
-      return m as unknown as Deliver;
-    }
+    case "deliveries":
+      return parseDeliveries(m);
     case "ping":
     case "pong":
       return ping(m);
@@ -281,6 +328,8 @@ export function parseTopologyToTask(v: unknown): TopologyToTask {
       uint(m, "heartbeat_ms");
       optStr(m, "nonce");
       optStr(m, "instance");
+      optStrings(m, "tasks");
+      if (m.lease_ms !== undefined) uint(m, "lease_ms");
       return m as unknown as Welcome;
     case "reject":
       str(m, "reason");

@@ -1,2 +1,4 @@
+const origin = performance.timeOrigin;
+
 /** Milliseconds on a clock that never goes backwards (the pipeline's deadlines need that), close to wall time. */
-export const clock = (): number => performance.timeOrigin + performance.now();
+export const clock = (): number => origin + performance.now();

@@ -123,14 +123,18 @@ export default defineTask({ handle(msg) { return msg; } });
 `,
     });
     writeFileSync(join(dir, "Runtime.toml"), readFileSync(join(dir, "Runtime.toml"), "utf8") + "\n[topology.y.task.B]\nworkers = 2\n");
-    const t0 = Date.now();
     const r = await runTempest(["run", "y"], { cwd: dir });
-    const took = Date.now() - t0;
-    console.log(`late task: run exited ${r.code} after ${took} ms`);
+    const exitedAt = Date.now();
     expect(r.code).toBe(0);
     expect(r.stdout).toContain("read 10, completed 10");
     expect(r.stderr).not.toContain("not reachable");
-    expect(took).toBeLessThan(4_000);
+    // From the topology's last line (it finished: the work is done) to the run's exit, not from
+    // the start: start-up on a loaded machine says nothing about how the run ends.
+    const last = r.stderr.split("\n").find((l) => l.includes("[topology]") && l.includes("read 10, completed 10"));
+    expect(last).toBeDefined();
+    const took = exitedAt - Date.parse(last!.split(" ")[0]!);
+    console.log(`late task: run exited ${r.code} ${took} ms after its topology finished`);
+    expect(took).toBeLessThan(2_500);
   }, 30_000);
 });
 

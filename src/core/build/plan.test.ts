@@ -2,7 +2,7 @@ import { expect, test } from "bun:test";
 import type { Project, Topology } from "../project/model.ts";
 import { describeBuild, entrySource, fileSafe, planExecutables, type EmbeddedProject } from "./plan.ts";
 
-const runtime: Topology["runtime"] = { host: "127.0.0.1", port: 0, message: { timeout: 1, retry: 0, max_pending: 1 }, task: { split: { workers: 2 } }, dead_letter: { path: "x" }, stats: { prefix: "tempest" } };
+const runtime: Topology["runtime"] = { host: "127.0.0.1", port: 0, message: { timeout: 1, retry: 0, max_pending: 1, lease: 1 }, task: { split: { workers: 2 } }, dead_letter: { path: "x" }, stats: { prefix: "tempest" } };
 const topology = (name: string, tasks: string[], member = "my-app"): Topology => ({
   name, member, file: `/p/${name}.ts`, kind: "module", graph: "", runtime,
   dag: { tasks, edges: tasks.slice(1).map((t, i) => [tasks[i] as string, t]), roots: tasks.slice(0, 1) },

@@ -47,9 +47,9 @@ export const topologyRuntimeSchema: Schema = {
   fields: {
     host: str,
     port: int(0, 65535),
-    message: { type: "table", fields: { timeout: int(1), retry: int(0), max_pending: int(1) } },
+    message: { type: "table", fields: { timeout: int(1), retry: int(0), max_pending: int(1), lease: int(1) } },
     source: sourceSchema,
-    task: { type: "table", eachName: "task", each: { type: "table", fields: { workers: int(1), concurrency: int(1) } } },
+    task: { type: "table", eachName: "task", each: { type: "table", fields: { workers: int(1), concurrency: int(1), isolate: { type: "boolean" } } } },
     dead_letter: { type: "table", fields: { path: str } },
   },
 };
@@ -68,6 +68,8 @@ export const runtimeSchema: Schema = {
 export const DEFAULTS = {
   tempest_home: "~/.tempest",
   message: { timeout: 30_000, retry: 3, max_pending: 10_000 },
+  /** A lease lapses after this much silence from its worker; never more than half the timeout. */
+  leaseMs: 5_000,
   workers: 1,
   /** Handler calls in flight per task process: async handlers overlap, so one slow call does not hold up the rest. */
   concurrency: 8,

@@ -23,8 +23,11 @@ export interface FusedTask {
   join: "union" | "all";
   /** Parent indices, in TaskSpec.parents order (a join payload's order). */
   parents: number[];
-  /** Union children the worker delivers to itself. */
+  /** Union children the worker delivers to itself, and the edge of each (shared, frozen). */
   localUnion: number[];
+  localUnionEdges: ReadonlyArray<readonly [string, string]>;
+  /** ["$join", name]: the edge of its join call (shared, frozen). */
+  joinEdge: readonly [string, string];
   /** Local join children, each with this task's position among the join's parents. */
   localJoin: Array<{ task: number; pos: number }>;
   /** Children the topology delivers to (other units, or joins the topology resolves). */
@@ -99,7 +102,8 @@ export function fuse(specs: TaskSpec[], units: string[][] = []): Fusion {
       } else if (unitOf[c] === unitOf[i]) localUnion.push(c);
       else remoteUnion.push(c);
     }
-    return { index: i, name: s.name, unit: unitOf[i]!, join: s.join, parents: parents[i]!, localUnion, localJoin, remoteUnion, remoteJoin, exits: remoteUnion.length + remoteJoin.length > 0, joinsLocally: local[i]!, cover: [] };
+    const localUnionEdges = localUnion.map((c) => Object.freeze([s.name, specs[c]!.name] as [string, string]));
+    return { index: i, name: s.name, unit: unitOf[i]!, join: s.join, parents: parents[i]!, localUnion, localUnionEdges, joinEdge: Object.freeze(["$join", s.name] as [string, string]), localJoin, remoteUnion, remoteJoin, exits: remoteUnion.length + remoteJoin.length > 0, joinsLocally: local[i]!, cover: [] };
   });
   for (const t of tasks) {
     const seen = new Set<number>([t.index]);

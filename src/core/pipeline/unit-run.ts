@@ -18,7 +18,8 @@ import type { Fusion } from "./fusion.ts";
 export interface UnitCall {
   task: number;
   value: unknown;
-  edge: [string, string];
+  /** Shared between calls: read it, do not change it. */
+  edge: readonly [string, string];
 }
 
 export interface UnitRunHooks {
@@ -31,9 +32,9 @@ export interface UnitRunHooks {
 export class UnitRun {
   private readonly cover: number[];
   /** Inputs waiting per task index (union inputs), filled by the calls before it. */
-  private readonly inputs = new Map<number, UnitCall[]>();
+  private readonly inputs: Array<UnitCall[] | undefined> = [];
   /** Local joins: outputs per parent position. */
-  private readonly joinParts = new Map<number, unknown[][]>();
+  private joinParts: Array<unknown[][] | undefined> | null = null;
   private pos = 0;
   private list: UnitCall[] | null = null;
   private idx = 0;
@@ -43,14 +44,14 @@ export class UnitRun {
   constructor(
     private readonly fusion: Fusion,
     private readonly entry: number,
-    edge: [string, string],
+    edge: readonly [string, string],
     value: unknown,
     private readonly hooks: UnitRunHooks,
   ) {
     const t = fusion.tasks[entry];
     if (t === undefined) throw new Error(`no task #${entry} in this topology`);
     this.cover = t.cover;
-    this.inputs.set(entry, [{ task: entry, value, edge }]);
+    this.inputs[entry] = [{ task: entry, value, edge }];
   }
 
   /** The next call to make, or null when the delivery is finished. */
@@ -71,20 +72,25 @@ export class UnitRun {
   result(call: UnitCall, outputs: unknown[]): void {
     const t = this.fusion.tasks[call.task]!;
     const tasks = this.fusion.tasks;
+    const union = t.localUnion;
+    const joins = t.localJoin;
     for (let i = 0; i < outputs.length; i++) {
       const o = outputs[i];
       if (t.exits) this.hooks.exit(call.task, o);
-      let used = 0;
-      const give = () => (used++ === 0 ? o : this.hooks.clone(o));
-      for (const c of t.localUnion) {
-        let list = this.inputs.get(c);
-        if (list === undefined) this.inputs.set(c, (list = []));
-        list.push({ task: c, value: give(), edge: [t.name, tasks[c]!.name] });
+      // The first consumer gets the value itself, the others a copy each.
+      let used = false;
+      for (let k = 0; k < union.length; k++) {
+        const c = union[k]!;
+        const list = (this.inputs[c] ??= []);
+        list.push({ task: c, value: used ? this.hooks.clone(o) : o, edge: t.localUnionEdges[k]! });
+        used = true;
       }
-      for (const { task: j, pos } of t.localJoin) {
-        let parts = this.joinParts.get(j);
-        if (parts === undefined) this.joinParts.set(j, (parts = tasks[j]!.parents.map(() => [])));
-        parts[pos]!.push(give());
+      for (let k = 0; k < joins.length; k++) {
+        const j = joins[k]!;
+        const all = (this.joinParts ??= []);
+        const parts = (all[j.task] ??= tasks[j.task]!.parents.map(() => []));
+        parts[j.pos]!.push(used ? this.hooks.clone(o) : o);
+        used = true;
       }
     }
   }
@@ -92,12 +98,12 @@ export class UnitRun {
   private callsOf(task: number): UnitCall[] {
     const t = this.fusion.tasks[task]!;
     if (t.joinsLocally && task !== this.entry) {
-      const parts = this.joinParts.get(task);
+      const parts = this.joinParts?.[task];
       if (parts === undefined) return []; // no parent produced anything: the branch ends here
       const value: Record<string, unknown[]> = {};
       t.parents.forEach((p, i) => (value[this.fusion.tasks[p]!.name] = parts[i]!));
-      return [{ task, value, edge: ["$join", t.name] }];
+      return [{ task, value, edge: t.joinEdge }];
     }
-    return this.inputs.get(task) ?? [];
+    return this.inputs[task] ?? [];
   }
 }

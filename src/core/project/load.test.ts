@@ -16,7 +16,7 @@ test("layering: defaults < Runtime.toml < environment < --set, typed by the sche
   });
   expect(problems).toEqual([]);
   const rt = project?.topologies[0]?.runtime;
-  expect(rt?.message).toEqual({ timeout: 1000, retry: 5, max_pending: 80 });
+  expect(rt?.message).toEqual({ timeout: 1000, retry: 5, max_pending: 80, lease: 500 });
   expect(rt?.task).toEqual({ A: { workers: 1, concurrency: undefined }, B: { workers: 3, concurrency: undefined }, C: { workers: 2, concurrency: undefined }, D: { workers: 1, concurrency: undefined } });
 });
 
@@ -24,7 +24,7 @@ test("defaults apply without Runtime.toml; a file source path is made absolute",
   const dir = tempProject(diamondFiles());
   const { project } = await loadProject({ dir, sets: ["topology.y.source.type=file", "topology.y.source.path=in.jsonl"] });
   const rt = project?.topologies[0]?.runtime;
-  expect(rt?.message).toEqual({ timeout: 30_000, retry: 3, max_pending: 10_000 });
+  expect(rt?.message).toEqual({ timeout: 30_000, retry: 3, max_pending: 10_000, lease: 5_000 });
   expect(rt?.source).toEqual({ type: "file", path: `${dir}/in.jsonl`, format: "jsonl" });
   expect(rt?.dead_letter.path).toBe(`${dir}/dead-letter/y.jsonl`);
 });

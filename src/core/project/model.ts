@@ -56,9 +56,11 @@ export type SourceConfig =
 export interface TopologyRuntime {
   host: string;
   port: number;
-  message: { timeout: number; retry: number; max_pending: number };
+  /** `lease`: ms of silence from a worker before its work moves elsewhere (below `timeout`). */
+  message: { timeout: number; retry: number; max_pending: number; lease: number };
   source?: SourceConfig;
-  task: Record<string, { workers: number; concurrency?: number }>;
+  /** `isolate`: the task gets processes of its own instead of sharing a fused worker. */
+  task: Record<string, { workers: number; concurrency?: number; isolate?: boolean }>;
   dead_letter: { path: string };
   /** `[stats]`: where to push statsd figures (none when unset) and the metric name prefix. */
   stats: { statsd?: { host: string; port: number }; prefix: string };

@@ -21,16 +21,21 @@ export function resolveTopologyRuntime(
 ): { runtime: TopologyRuntime; problems: Problem[] } {
   const problems: Problem[] = [];
   const message = (raw.message ?? {}) as Partial<TopologyRuntime["message"]>;
-  const tasks = (raw.task ?? {}) as Record<string, { workers?: number; concurrency?: number }>;
+  const tasks = (raw.task ?? {}) as Record<string, { workers?: number; concurrency?: number; isolate?: boolean }>;
   const deadLetter = (raw.dead_letter ?? {}) as { path?: string };
   const runtime: TopologyRuntime = {
     host: (raw.host as string | undefined) ?? "127.0.0.1",
     port: (raw.port as number | undefined) ?? 0,
-    message: { ...DEFAULTS.message, ...message },
-    task: Object.fromEntries(taskNames.map((t) => [t, { workers: tasks[t]?.workers ?? DEFAULTS.workers, concurrency: tasks[t]?.concurrency }])),
+    message: { ...DEFAULTS.message, lease: 0, ...message },
+    task: Object.fromEntries(taskNames.map((t) => [t, { workers: tasks[t]?.workers ?? DEFAULTS.workers, concurrency: tasks[t]?.concurrency, ...(tasks[t]?.isolate ? { isolate: true } : {}) }])),
     dead_letter: { path: inProject(root, deadLetter.path ?? `dead-letter/${name}.jsonl`) },
     stats: { prefix: "tempest" },
   };
+  const m = runtime.message;
+  if (message.lease === undefined) m.lease = Math.max(1, Math.min(DEFAULTS.leaseMs, Math.floor(m.timeout / 2)));
+  else if (m.lease >= m.timeout) {
+    problems.push({ file: where.file, ...where.locate(["message", "lease"]), code: "E_CONFIG_INVALID", severity: "error", message: `[topology.${name}.message] lease = ${m.lease} is not below timeout = ${m.timeout}`, hint: "the lease is how long a silent worker keeps its work before it moves to another; it must end before the work times out (default: half the timeout, at most 5000)" });
+  }
   if (raw.source !== undefined) {
     const source = raw.source as Record<string, unknown>;
     const at = (key: string) => ({ file: where.file, ...where.locate(["source", key]) });

@@ -83,3 +83,8 @@ export class Histogram {
 function upperMs(bucket: number): number {
   return MIN_MS * GROWTH ** bucket;
 }
+
+/** A bucket's upper bound in ms: a sample recorded in it took at most this long. */
+export function bucketMs(bucket: number): number {
+  return upperMs(bucket);
+}

@@ -10,13 +10,14 @@ export class ChildOutput {
   readonly tail: string[] = [];
   private partial = "";
   private readonly decoder = new TextDecoder();
-  private readonly prefix: string;
+  private readonly prefixes: string[];
 
   /** With timestamps on (TEMPEST_LOG_TIMESTAMPS=1), each forwarded line is stamped once, here. */
   private readonly stamp = logTimestamps();
 
-  constructor(readonly tag: string, private readonly to: TextSink, private readonly onLine: (line: string) => void = () => {}) {
-    this.prefix = `[${tag}] `;
+  /** `hosted`: the other tags its lines may carry already (the tasks of a fused worker). */
+  constructor(readonly tag: string, private readonly to: TextSink, private readonly onLine: (line: string) => void = () => {}, hosted: string[] = []) {
+    this.prefixes = [tag, ...hosted].map((t) => `[${t}] `);
   }
 
   push(bytes: Uint8Array): void {
@@ -40,6 +41,6 @@ export class ChildOutput {
     this.tail.push(line);
     if (this.tail.length > 20) this.tail.shift();
     this.onLine(line);
-    this.to.write(`${this.stamp ? timestamp() : ""}${line.startsWith(this.prefix) ? line : `${this.prefix}${line}`}\n`);
+    this.to.write(`${this.stamp ? timestamp() : ""}${this.prefixes.some((p) => line.startsWith(p)) ? line : `${this.prefixes[0]}${line}`}\n`);
   }
 }

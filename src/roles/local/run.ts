@@ -10,6 +10,7 @@ import { createLogger, logTimestamps } from "../log.ts";
 import type { InstanceStatus } from "../supervise/instance.ts";
 import { startSupervisor, type Supervisor } from "../supervise/supervisor.ts";
 import { RUN_ANNOUNCE_ENV, formatSummary, type TopologySummary } from "../topology/summary.ts";
+import { workerUnits } from "../../core/project/workers.ts";
 import { ChildOutput } from "./child.ts";
 import { StatusLine, startProgress } from "./progress.ts";
 import { selfCommand } from "./self.ts";
@@ -171,11 +172,12 @@ export async function runLocal(opts: LocalRunOptions): Promise<number> {
 
     const host = topology.runtime.host === "0.0.0.0" ? "127.0.0.1" : topology.runtime.host;
     const tasks: ProcessSpec[] = [];
-    for (const task of topology.dag.tasks) {
-      const workers = topology.runtime.task[task]?.workers ?? 1;
-      for (let i = 0; i < workers; i++) {
+    // One process per instance of each worker (core/project/workers.ts): a fused worker hosts several tasks.
+    for (const unit of workerUnits(topology)) {
+      const task = unit.leader;
+      for (let i = 0; i < unit.workers; i++) {
         const name = `task.${task}.${i}`;
-        outputs.set(name, new ChildOutput(`${task}#${i}`, stderr));
+        outputs.set(name, new ChildOutput(`${task}#${i}`, stderr, undefined, unit.tasks.slice(1).map((t) => `${t}#${i}`)));
         tasks.push(defineProcess({
           name,
           command: self[0]!,

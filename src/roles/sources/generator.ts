@@ -10,7 +10,8 @@ export class GeneratorSource implements Source {
   readonly type = "generator";
   private seq = 0;
   private readonly data: string;
-  private readonly startedAt = Date.now();
+  /** The rate runs from the first read, not from start-up: tasks connecting is not a backlog to catch up. */
+  private startedAt = 0;
 
   constructor(private readonly opts: { count: number; size: number; rate: number }, private readonly deadLetters: DeadLetterFile) {
     this.data = "x".repeat(opts.size);
@@ -22,6 +23,7 @@ export class GeneratorSource implements Source {
     let n = max;
     if (this.opts.count > 0) n = Math.min(n, this.opts.count - this.seq);
     if (this.opts.rate > 0) {
+      if (this.startedAt === 0) this.startedAt = Date.now();
       const allowed = Math.floor(((Date.now() - this.startedAt) / 1000) * this.opts.rate) + 1;
       n = Math.min(n, Math.max(0, allowed - this.seq));
     }

@@ -1,4 +1,5 @@
-import { DEFAULTS } from "../../core/config/runtime-schema.ts";
+import { taskSpecs } from "../../core/project/specs.ts";
+import { unitConcurrency, unitOf } from "../../core/project/workers.ts";
 import { TempestError, formatProblem } from "../../core/errors.ts";
 import type { TaskInfo, Topology } from "../../core/project/model.ts";
 import { importUserModule, selectExport } from "../../core/project/modules.ts";
@@ -23,13 +24,14 @@ export interface TaskRoleOptions {
   /** `--connect HOST:PORT`, or `"discover"`: find the topology in the registry (DESIGN.md §9). */
   address: TopologyAddress | "discover";
   instance?: string;
-  /** The handler, when the caller has it already (a built executable imports it statically). */
-  definition?: TaskDefinition;
+  /** Loads a task's handler (a built executable has its own module table); default: import the project's module. */
+  load?: (info: TaskInfo) => Promise<TaskDefinition>;
 }
 
 /**
- * The whole life of a task process: find and load the handler, connect, run until told to stop.
- * Shared by `tempest task` and the executables `tempest build` makes.
+ * The whole life of a task process: find the worker that hosts the task (a fused worker hosts
+ * the tasks core/project/workers.ts groups with it), load their handlers, connect, run until
+ * told to stop. Shared by `tempest task` and the executables `tempest build` makes.
  */
 /** Resolves with the exit code: 0 after a clean stop, 130 after a second stop signal, 1 when orphaned. */
 export async function runTaskRole(opts: TaskRoleOptions): Promise<number> {
@@ -39,19 +41,24 @@ export async function runTaskRole(opts: TaskRoleOptions): Promise<number> {
   let early: string | null = null;
   const { forced } = onStopSignal((sig) => (stopNow ? stopNow(sig) : (early = sig)));
   const info = findTask(topology, opts.task);
-  const definition = opts.definition ?? (await loadTaskDefinition(info));
+  const unit = unitOf(topology, info.name) ?? { leader: info.name, tasks: [info.name], workers: 1 };
+  const load = opts.load ?? loadTaskDefinition;
   const instance = opts.instance ?? String(process.pid);
-  const log = createLogger(`${info.name}#${instance}`);
+  const hosted = [];
+  for (const name of unit.tasks) hosted.push({ name, definition: await load(findTask(topology, name)), log: createLogger(`${name}#${instance}`) });
+  const log = hosted[0]!.log;
+  if (unit.tasks.length > 1) log.debug(`a fused worker: hosts ${unit.tasks.join(", ")}`);
   const uri = registryUrl(topology);
   const discovery = opts.address === "discover" ? await discoverTopology({ uri: uri ?? DEFAULT_REDIS_URL, topology: topology.name, log, deployVersion: process.env.TEMPEST_DEPLOY_VERSION || undefined }) : undefined;
   const worker = startTaskWorker({
     topology: topology.name,
-    task: info.name,
+    task: unit.leader,
     instance,
-    definition,
+    hosted,
+    specs: taskSpecs(topology),
     resolve: discovery?.resolve ?? fixedAddress(opts.address as TopologyAddress),
     waiting: discovery?.waiting,
-    concurrency: topology.runtime.task[info.name]?.concurrency ?? info.concurrency ?? DEFAULTS.concurrency,
+    concurrency: unitConcurrency(topology, unit),
     handlerTimeoutMs: topology.runtime.message.timeout,
     log,
     token: process.env.TEMPEST_TOKEN || undefined,
@@ -66,7 +73,7 @@ export async function runTaskRole(opts: TaskRoleOptions): Promise<number> {
   const registration = uri
     ? await register({
         uri,
-        record: { kind: "task", id: createKeys().taskId(topology.name, info.name, instance, advertisedHost(), process.pid), topology: topology.name, task: info.name, instance },
+        record: { kind: "task", id: createKeys().taskId(topology.name, unit.leader, instance, advertisedHost(), process.pid), topology: topology.name, task: unit.leader, instance },
         log,
         version: VERSION,
       })

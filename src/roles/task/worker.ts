@@ -1,10 +1,15 @@
 import { connect, type Socket } from "node:net";
 import { DEFAULT_MAX_FRAME, decodeCbor, encodeCbor, isCodecError } from "../../codec/index.ts";
-import type { Deliver } from "../../protocol/topology-task.ts";
-import { PROTOCOL_VERSION, parseTopologyToTask } from "../../protocol/topology-task.ts";
+import type { DeliverItem, DoneItem, FailItem } from "../../protocol/topology-task.ts";
+import { EDGE_JOIN, EDGE_SOURCE, PROTOCOL_VERSION, parseTopologyToTask } from "../../protocol/topology-task.ts";
+import { fuse, type Fusion } from "../../core/pipeline/fusion.ts";
+import type { TaskSpec } from "../../core/pipeline/types.ts";
+import { UnitRun, type UnitCall } from "../../core/pipeline/unit-run.ts";
+import { copyMessage } from "../../core/pipeline/copy.ts";
 import type { TaskContext, TaskDefinition } from "../../sdk/index.ts";
 import { type BackoffRules, createBackoff } from "../../core/backoff.ts";
 import { userFrames } from "../../core/text/stack.ts";
+import { Histogram } from "../../core/stats/histogram.ts";
 import { clock } from "../clock.ts";
 import { FramedConnection } from "../connection.ts";
 import { proofFor } from "../../core/auth.ts";
@@ -12,9 +17,13 @@ import type { Logger } from "../log.ts";
 
 export interface TaskWorkerOptions {
   topology: string;
+  /** The worker's first task: its name in the hello, its logs and its process. */
   task: string;
   instance: string;
-  definition: TaskDefinition;
+  /** Every task this worker hosts (a fused worker hosts several), with its handler and logger. */
+  hosted: Array<{ name: string; definition: TaskDefinition; log: Logger }>;
+  /** The topology's tasks (its DAG), so the worker knows which deliveries stay inside it. */
+  specs: TaskSpec[];
   /**
    * Where the topology is, asked again before every connection attempt: a fixed address
    * (`--connect`) or the registry (`--discover`), so a task follows a topology that moved.
@@ -23,6 +32,7 @@ export interface TaskWorkerOptions {
   resolve: AddressResolver;
   /** Said once while `resolve` finds nothing, e.g. "waiting for topology `y` to register in Redis at …". */
   waiting?: string;
+  /** Deliveries worked on at once (each makes one handler call at a time). */
   concurrency: number;
   /** A handler call that has not settled after this long is reported as failed. */
   handlerTimeoutMs: number;
@@ -68,21 +78,39 @@ const RECONNECT: BackoffRules = { initialMs: 100, maxMs: 5_000, factor: 2, jitte
 /** A host whose link is down would otherwise hold a connect for the kernel's SYN timeout (minutes). */
 const CONNECT_TIMEOUT_MS = 3_000;
 const STOP_GRACE_MS = 10_000;
-const PREFETCH = 256;
-/** Room for the rest of a `done` frame around its outputs. */
+const UNREACHABLE_SAID_AFTER_MS = 1_000;
+/**
+ * Credits: how many deliveries this worker holds (queued here or running). Enough that each
+ * socket write carries a batch, few enough that a delivery waits here no longer than about
+ * WAIT_BUDGET_MS before it starts: the topology's timeout runs from the lease, and work the
+ * worker cannot start soon is better left in the topology's queue for another instance.
+ */
+const FIRST_WINDOW = 16;
+const MAX_WINDOW = 1024;
+const WAIT_BUDGET_MS = 20;
+/** Room for the rest of an `answers` frame around its outputs. */
 const FRAME_MARGIN = 64 * 1024;
 
-/** One handler call in progress that returned a promise. */
-interface Call {
+/** One delivery being worked on: the calls it makes inside this worker, one at a time. */
+interface Entry {
+  item: DeliverItem;
+  run: UnitRun;
+  generation: number;
   startedAt: number;
+  outputs: Uint8Array[];
+  producers: number[];
+  bytes: number;
+  /** Waiting on a promise. */
+  waiting: boolean;
   /** It gave its slot away (it counts in `stalled`, not in `running`). */
   stalled: boolean;
 }
 
 /**
- * The task role (DESIGN.md §4): connects to its topology, asks for deliveries with credits,
- * runs up to `concurrency` handler calls at a time, answers done/fail, reconnects with capped
- * backoff when the topology goes away, and stops gracefully.
+ * The task role (DESIGN.md §4–§5): connects to its topology, asks for deliveries with credits,
+ * works on up to `concurrency` of them at a time (each runs the tasks it reaches inside this
+ * worker as function calls), answers in batches, reconnects with capped backoff when the
+ * topology goes away, and stops gracefully.
  */
 export function startTaskWorker(opts: TaskWorkerOptions): TaskWorkerHandle {
   return new TaskWorker(opts).start();
@@ -92,13 +120,34 @@ class TaskWorker {
   private conn?: FramedConnection;
   /** Bumped on every connection so answers to an old connection are never sent on a new one. */
   private generation = 0;
-  private queue: Deliver[] = [];
-  /** Calls holding a concurrency slot. */
+  private queue: DeliverItem[] = [];
+  /** Deliveries holding a concurrency slot. */
   private running = 0;
-  /** Calls that ran past `stallMs` and gave their slot away. */
+  /** Deliveries that ran past `stallMs` and gave their slot away. */
   private stalled = 0;
-  /** Promise calls in progress, oldest first. */
-  private readonly calls = new Set<Call>();
+  /** Deliveries waiting on a promise, oldest first. */
+  private readonly waitingEntries = new Set<Entry>();
+  private readonly fusion: Fusion;
+  /** By local task index (TaskSpec order). */
+  private readonly hosted: Array<{ definition: TaskDefinition; log: Logger } | undefined>;
+  /** Local task index → the topology's index (from its welcome), and task name → local index. */
+  private toTopology: number[] = [];
+  /** The topology's task index → local index, and the edges deliveries arrive on (by from/to). */
+  private fromTopology: number[] = [];
+  private readonly edges = new Map<number, readonly [string, string]>();
+  private readonly localIndex: Map<string, number>;
+  /** Credits: what the topology may still send, and what it sent that is not answered yet. */
+  private granted = 0;
+  private held = 0;
+  private window = FIRST_WINDOW;
+  /** Moving average of a delivery's time here, and whether deliveries wait on promises. */
+  private avgMs = 0;
+  private sawPromise = false;
+  private doneOut: DoneItem[] = [];
+  /** Per local task index: the calls made since the last `answers` frame. */
+  private callStats: Array<{ handled: number; errors: number; latency: Histogram } | undefined> = [];
+  private failOut: FailItem[] = [];
+  private flushScheduled = false;
   private stallTimer?: ReturnType<typeof setInterval>;
   private readonly stallMs: number;
   private stopping = false;
@@ -114,12 +163,14 @@ class TaskWorker {
   private resolveFinished!: () => void;
   private readonly finished = new Promise<void>((r) => (this.resolveFinished = r));
   private heartbeatTimer?: ReturnType<typeof setInterval>;
-  private readonly prefetch: number;
 
   constructor(private readonly opts: TaskWorkerOptions) {
-    // A little more than the concurrency, so the next message is here when a handler finishes.
-    // Enough in flight that each socket write and read carries a batch of frames.
-    this.prefetch = Math.max(opts.concurrency * 2, PREFETCH);
+    this.fusion = fuse(opts.specs, [opts.hosted.map((h) => h.name)]);
+    this.localIndex = this.fusion.byName;
+    this.hosted = opts.specs.map((s) => opts.hosted.find((h) => h.name === s.name));
+    this.toTopology = opts.specs.map((_, i) => i);
+    this.fromTopology = opts.specs.map((_, i) => i);
+    this.window = Math.max(FIRST_WINDOW, opts.concurrency * 2);
     this.instanceOf = opts.belongsToRun?.instance;
     this.stallMs = opts.stallMs ?? Math.max(1, Math.floor(opts.handlerTimeoutMs / 5));
   }
@@ -131,14 +182,14 @@ class TaskWorker {
     void this.stop(reason);
   }
 
-  /** Gives the slots of calls running past `stallMs` to queued deliveries. */
+  /** Gives the slots of deliveries running past `stallMs` to queued ones. */
   private checkStalled(): void {
     const now = performance.now();
-    for (const call of this.calls) {
-      if (now - call.startedAt < this.stallMs) break; // oldest first: the rest are younger
-      if (call.stalled) continue;
+    for (const e of this.waitingEntries) {
+      if (now - e.startedAt < this.stallMs) break; // oldest first: the rest are younger
+      if (e.stalled) continue;
       if (this.stalled >= this.opts.concurrency) break;
-      call.stalled = true;
+      e.stalled = true;
       this.stalled++;
       this.running--;
     }
@@ -226,8 +277,16 @@ class TaskWorker {
     this.unreachableSince = Date.now();
     const { host, port } = this.address;
     const { log } = this.opts;
-    if (this.conn === conn) log.warn(`lost the connection to the topology at ${host}:${port} (${why}); reconnecting`);
-    else log.warn(`topology at ${host}:${port} is not reachable (${why}); retrying`);
+    if (this.conn === conn) {
+      log.warn(`lost the connection to the topology at ${host}:${port} (${why}); reconnecting`);
+      return;
+    }
+    // Not reachable yet: said once it lasts, so a task that starts as its topology finishes
+    // (and is stopped a moment later) does not warn about nothing.
+    const since = this.unreachableSince;
+    setTimeout(() => {
+      if (this.unreachableSince === since && !this.stopping) log.warn(`topology at ${host}:${port} is not reachable (${why}); retrying`);
+    }, UNREACHABLE_SAID_AFTER_MS).unref();
   }
 
   private onFrame(conn: FramedConnection, generation: number, frame: unknown): void {
@@ -236,6 +295,7 @@ class TaskWorker {
       case "challenge":
         conn.send({
           type: "hello", version: PROTOCOL_VERSION, role: "task", topology: this.opts.topology, task: this.opts.task, instance: this.opts.instance, pid: process.pid,
+          tasks: this.opts.hosted.map((h) => h.name),
           ...(this.opts.token ? { proof: proofFor(this.opts.token, msg.nonce) } : {}),
           ...(this.instanceOf ? { topology_instance: this.instanceOf } : {}),
         });
@@ -248,14 +308,25 @@ class TaskWorker {
           this.opts.log.info(`connected to the topology after ${Date.now() - this.unreachableSince} ms`);
           this.unreachableSince = undefined;
         }
-        conn.send({ type: "ready", credits: this.prefetch });
+        if (msg.tasks) {
+          this.toTopology = this.opts.specs.map((s) => msg.tasks!.indexOf(s.name));
+          this.fromTopology = msg.tasks.map((name) => this.localIndex.get(name) ?? -1);
+          this.edges.clear();
+        }
+        // A new session: nothing is held for it yet.
+        this.granted = this.window;
+        this.held = 0;
+        this.doneOut = [];
+        this.failOut = [];
+        conn.send({ type: "ready", credits: this.window });
         clearInterval(this.heartbeatTimer);
+        // Any frame renews this worker's leases: ping often enough that a live worker never loses them.
         this.heartbeatTimer = setInterval(() => {
           if (clock() - conn.lastSeen > msg.heartbeat_ms * 5) {
             this.opts.log.warn("the topology went silent; reconnecting");
             conn.destroy();
           } else conn.send({ type: "ping", t: Date.now() });
-        }, msg.heartbeat_ms);
+        }, Math.max(50, Math.min(msg.heartbeat_ms, Math.floor((msg.lease_ms ?? 3 * msg.heartbeat_ms) / 3))));
         return;
       case "reject":
         if (msg.code === "instance" && this.opts.belongsToRun) {
@@ -271,10 +342,12 @@ class TaskWorker {
         this.unreachableSince ??= Date.now();
         conn.destroy();
         return;
-      case "deliver":
+      case "deliveries":
         // While stopping, take nothing new: the topology requeues it when we leave.
         if (generation !== this.generation || this.stopping) return;
-        this.queue.push(msg);
+        this.granted -= msg.items.length;
+        this.held += msg.items.length;
+        for (const item of msg.items) this.queue.push(item);
         this.drainQueue();
         return;
       case "ping":
@@ -290,79 +363,188 @@ class TaskWorker {
 
   private drainQueue(): void {
     while (this.running < this.opts.concurrency && this.queue.length > 0) {
-      const d = this.queue.shift() as Deliver;
+      const item = this.queue.shift() as DeliverItem;
       this.running++;
-      this.handle(d, this.generation);
+      this.begin(item, this.generation);
     }
+  }
+
+  /** Starts a delivery: decodes it once, then runs what it reaches inside this worker. */
+  private begin(item: DeliverItem, generation: number): void {
+    const entry = this.fromTopology[item[3]];
+    const e: Entry = { item, run: undefined as unknown as UnitRun, generation, startedAt: performance.now(), outputs: [], producers: [], bytes: 0, waiting: false, stalled: false };
+    if (entry === undefined || entry < 0 || this.hosted[entry] === undefined) {
+      this.finish1(e, { fail: [item[0], item[3], `this worker does not host task #${item[3]}`, ""] });
+      return;
+    }
+    let value: unknown;
+    try {
+      value = decodeCbor(item[5]);
+    } catch (err) {
+      this.finish1(e, { fail: [item[0], this.toTopology[entry]!, `cannot decode the message: ${errorText(err)}`, ""] });
+      return;
+    }
+    e.run = new UnitRun(this.fusion, entry, this.edge(item[2], entry), value, {
+      exit: (task, v) => {
+        if (v === undefined) throw new Error("a handler returned an array holding undefined");
+        const bytes = encodeCbor(v);
+        e.outputs.push(bytes);
+        e.producers.push(this.toTopology[task]!);
+        e.bytes += bytes.length;
+      },
+      clone: copyMessage,
+    });
+    this.proceed(e);
+  }
+
+  /** The [from, to] names of a delivery's edge, made once per pair (they are shared: frozen). */
+  private edge(from: number, to: number): readonly [string, string] {
+    const k = from * 4096 + to;
+    let edge = this.edges.get(k);
+    if (edge === undefined) {
+      const name = (i: number) => (i === EDGE_SOURCE ? "$source" : i === EDGE_JOIN ? "$join" : (this.opts.specs[this.fromTopology[i] ?? -1]?.name ?? `#${i}`));
+      edge = Object.freeze([name(from), this.opts.specs[to]!.name] as [string, string]);
+      this.edges.set(k, edge);
+    }
+    return edge;
   }
 
   /**
-   * Calls the handler. A synchronous result is answered at once (no promise on the hot path);
-   * a promise is awaited, bounded by the handler timeout.
+   * Makes the delivery's calls, synchronously while handlers return plain values (no promise
+   * on the hot path), and resumes from a promise's settlement when one returns a promise.
    */
-  private handle(d: Deliver, generation: number): void {
-    const t0 = performance.now();
-    const ctx: TaskContext = {
-      msgId: d.msg_id,
-      edge: d.edge,
-      attempt: d.attempt,
-      topology: this.opts.topology,
-      task: this.opts.task,
-      log: this.opts.log,
-    };
-    let result: unknown;
-    try {
-      result = this.opts.definition.handle(decodeCbor(d.msg), ctx);
-    } catch (e) {
-      this.answer(generation, failure(d.delivery, e, t0));
-      return;
+  private proceed(e: Entry): void {
+    for (let call = e.run.next(); call; call = e.run.next()) {
+      const h = this.hosted[call.task]!;
+      const t0 = performance.now();
+      const ctx: TaskContext = { msgId: e.item[1], edge: call.edge as [string, string], attempt: e.item[4], topology: this.opts.topology, task: this.opts.specs[call.task]!.name, log: h.log };
+      let result: unknown;
+      try {
+        result = h.definition.handle(call.value, ctx);
+      } catch (err) {
+        this.failCall(e, call, err, t0);
+        return;
+      }
+      if (isThenable(result)) {
+        this.wait(e, call, result, t0);
+        return;
+      }
+      if (!this.accept(e, call, result, t0)) return;
     }
-    if (!isThenable(result)) {
-      this.answer(generation, this.doneOrFail(d.delivery, result, t0));
-      return;
-    }
-    const call: Call = { startedAt: t0, stalled: false };
-    this.calls.add(call);
+    this.answerDone(e);
+  }
+
+  private wait(e: Entry, call: UnitCall, result: PromiseLike<unknown>, t0: number): void {
+    this.sawPromise = true;
+    e.waiting = true;
+    this.waitingEntries.add(e);
     this.stallTimer ??= setInterval(() => this.checkStalled(), Math.max(1, Math.floor(this.stallMs / 4)));
-    const settle = (answer: Answer) => {
-      this.calls.delete(call);
-      if (this.calls.size === 0) {
+    const resume = () => {
+      e.waiting = false;
+      this.waitingEntries.delete(e);
+      if (this.waitingEntries.size === 0) {
         clearInterval(this.stallTimer);
         this.stallTimer = undefined;
       }
-      if (call.stalled) {
-        this.stalled--;
-        this.running++; // answer() gives it back
-      }
-      this.answer(generation, answer);
     };
     withTimeout(result, this.opts.handlerTimeoutMs).then(
-      (value) => settle(this.doneOrFail(d.delivery, value, t0)),
-      (e) => settle(failure(d.delivery, e, t0)),
+      (value) => {
+        resume();
+        if (this.accept(e, call, value, t0)) this.proceed(e);
+      },
+      (err) => {
+        resume();
+        this.failCall(e, call, err, t0);
+      },
     );
   }
 
-  private doneOrFail(delivery: number, result: unknown, t0: number): Answer {
-    let outputs: Uint8Array[];
+  /** Takes a call's result; false when it failed the delivery (its outputs cannot be sent). */
+  private accept(e: Entry, call: UnitCall, result: unknown, t0: number): boolean {
+    const ms = performance.now() - t0;
     try {
-      outputs = toOutputs(result).map(encodeOutput);
-    } catch (e) {
-      return { type: "fail", delivery, error: `cannot encode the handler's output: ${errorText(e)}`, ms: performance.now() - t0 };
+      e.run.result(call, toOutputs(result));
+    } catch (err) {
+      this.count(call.task, ms, false);
+      this.fail(e, call.task, `cannot encode the handler's output: ${errorText(err)}`, "");
+      return false;
     }
     // A frame over max_frame would make the topology drop this connection (and requeue forever).
-    const bytes = outputs.reduce((n, o) => n + o.length, 0);
-    if (bytes > DEFAULT_MAX_FRAME - FRAME_MARGIN) {
-      return { type: "fail", delivery, error: `the handler's outputs take ${bytes} bytes, above max_frame (${DEFAULT_MAX_FRAME} bytes): split them into smaller messages`, ms: performance.now() - t0 };
+    if (e.bytes > DEFAULT_MAX_FRAME - FRAME_MARGIN) {
+      this.count(call.task, ms, false);
+      this.fail(e, call.task, `the handler's outputs take ${e.bytes} bytes, above max_frame (${DEFAULT_MAX_FRAME} bytes): split them into smaller messages`, "");
+      return false;
     }
-    return { type: "done", delivery, outputs, ms: performance.now() - t0 };
+    this.count(call.task, ms, true);
+    return true;
   }
 
-  /** Sends the answer (unless its connection is gone: the topology has requeued it) and frees the slot. */
-  private answer(generation: number, answer: Answer): void {
-    if (generation === this.generation) this.conn?.send(answer);
+  /** A handler threw (or its promise rejected or timed out). */
+  private failCall(e: Entry, call: UnitCall, err: unknown, t0: number): void {
+    this.count(call.task, performance.now() - t0, false);
+    this.fail(e, call.task, errorText(err), err instanceof Error ? userFrames(err.stack, process.cwd()) : "");
+  }
+
+  /** One handler call, for the per-task figures the next `answers` frame carries. */
+  private count(task: number, ms: number, ok: boolean): void {
+    let c = this.callStats[task];
+    if (c === undefined) this.callStats[task] = c = { handled: 0, errors: 0, latency: new Histogram() };
+    if (ok) c.handled++;
+    else c.errors++;
+    c.latency.record(ms);
+  }
+
+  private fail(e: Entry, task: number, error: string, where: string): void {
+    this.finish1(e, { fail: [e.item[0], this.toTopology[task]!, error, where] });
+  }
+
+  private answerDone(e: Entry): void {
+    this.finish1(e, { done: [e.item[0], e.outputs, e.producers] });
+  }
+
+  /** Queues the answer (unless its connection is gone: the topology has requeued it), frees the slot. */
+  private finish1(e: Entry, answer: { done?: DoneItem; fail?: FailItem }): void {
+    if (e.stalled) {
+      this.stalled--;
+      this.running++;
+    }
+    const ms = performance.now() - e.startedAt;
+    this.avgMs = this.avgMs === 0 ? ms : this.avgMs * 0.9 + ms * 0.1;
+    if (e.generation === this.generation && this.conn) {
+      if (answer.done) this.doneOut.push(answer.done);
+      else this.failOut.push(answer.fail!);
+      this.held--;
+      this.scheduleFlush();
+    }
     this.running--;
     this.drainQueue();
     this.maybeFinish();
+  }
+
+  private scheduleFlush(): void {
+    if (this.flushScheduled) return;
+    this.flushScheduled = true;
+    setImmediate(() => this.flushAnswers());
+  }
+
+  /** One `answers` frame for everything answered since the last, with the credits to keep the window full. */
+  private flushAnswers(): void {
+    this.flushScheduled = false;
+    if (this.doneOut.length === 0 && this.failOut.length === 0) return;
+    const par = this.sawPromise ? this.opts.concurrency : 1;
+    this.window = Math.max(2, Math.min(MAX_WINDOW, par + Math.ceil((par * WAIT_BUDGET_MS) / Math.max(this.avgMs, 0.001))));
+    const credits = this.stopping ? 0 : Math.max(0, this.window - (this.granted + this.held));
+    this.granted += credits;
+    const calls: number[][] = [];
+    this.callStats.forEach((c, task) => {
+      if (c === undefined) return;
+      const h = c.latency.snapshot();
+      calls.push([this.toTopology[task]!, c.handled, c.errors, h.sum, h.max, ...h.buckets.flat()]);
+    });
+    this.callStats = [];
+    this.conn?.send({ type: "answers", credits, done: this.doneOut, fail: this.failOut, calls });
+    this.doneOut = [];
+    this.failOut = [];
   }
 
   async stop(reason: string): Promise<void> {
@@ -392,13 +574,16 @@ class TaskWorker {
     clearInterval(this.heartbeatTimer);
     clearInterval(this.stallTimer);
     if (this.conn) {
+      this.flushAnswers();
       this.conn.send({ type: "bye" });
       this.conn.end();
     }
-    try {
-      await this.opts.definition.close?.({ topology: this.opts.topology, task: this.opts.task, log: this.opts.log });
-    } catch (e) {
-      this.opts.log.error(`close() threw: ${errorText(e)}`);
+    for (const h of this.opts.hosted) {
+      try {
+        await h.definition.close?.({ topology: this.opts.topology, task: h.name, log: h.log });
+      } catch (e) {
+        h.log.error(`close() threw: ${errorText(e)}`);
+      }
     }
     this.resolveFinished();
   }
@@ -409,22 +594,9 @@ function toOutputs(result: unknown): unknown[] {
   return Array.isArray(result) ? result : [result];
 }
 
-function encodeOutput(value: unknown): Uint8Array {
-  if (value === undefined) throw new Error("a handler returned an array holding undefined");
-  return encodeCbor(value);
-}
-
 function errorText(e: unknown): string {
   if (e instanceof Error) return e.message || e.name;
   return typeof e === "string" ? e : JSON.stringify(e) ?? String(e);
-}
-
-type Answer = { type: "done"; delivery: number; outputs: Uint8Array[]; ms: number } | { type: "fail"; delivery: number; error: string; ms: number; where?: string };
-
-/** A handler's error as the topology gets it: the message, and where in the user's files it was thrown. */
-function failure(delivery: number, e: unknown, t0: number): Answer {
-  const where = e instanceof Error ? userFrames(e.stack, process.cwd()) : "";
-  return { type: "fail", delivery, error: errorText(e), ms: performance.now() - t0, ...(where ? { where } : {}) };
 }
 
 function isThenable(v: unknown): v is PromiseLike<unknown> {

@@ -3,11 +3,13 @@ import { createServer, type Server, type Socket } from "node:net";
 import { DEFAULT_MAX_FRAME, cborJoinMap, isCodecError } from "../../codec/index.ts";
 import { TempestError } from "../../core/errors.ts";
 import { isLoopback, newNonce, verifyProof } from "../../core/auth.ts";
-import { capacity, createPipeline, isIdle, stats, step, type AttemptRecord, type Effect, type PipelineState, type TaskSpec } from "../../core/pipeline/index.ts";
+import { capacity, createPipeline, isIdle, stats, step, tasksWithoutSession, type AttemptRecord, type Effect, type PipelineState, type PipelineStats } from "../../core/pipeline/index.ts";
 import type { Topology } from "../../core/project/model.ts";
+import { taskSpecs } from "../../core/project/specs.ts";
+import { unitOf, workerUnits, type WorkerUnit } from "../../core/project/workers.ts";
 import type { Source } from "../../core/sources/types.ts";
-import { Histogram } from "../../core/stats/histogram.ts";
-import { HandshakeRefused, PROTOCOL_VERSION, type RejectCode, parseControlToTopology, parseHello, parseTaskToTopology } from "../../protocol/topology-task.ts";
+import { Histogram, bucketMs } from "../../core/stats/histogram.ts";
+import { EDGE_JOIN, EDGE_SOURCE, HandshakeRefused, PROTOCOL_VERSION, type Answers, type DeliverItem, type RejectCode, parseControlToTopology, parseHello, parseTaskToTopology } from "../../protocol/topology-task.ts";
 import { clock } from "../clock.ts";
 import { FramedConnection } from "../connection.ts";
 import type { Logger } from "../log.ts";
@@ -47,7 +49,7 @@ const RECENT_ERRORS = 20;
 
 type Peer =
   | { kind: "pending"; conn: FramedConnection; addr: string; ip: string; nonce: string; deadline: ReturnType<typeof setTimeout>; counted: boolean }
-  | { kind: "task"; conn: FramedConnection; addr: string; session: string; task: string; instance: string }
+  | { kind: "task"; conn: FramedConnection; addr: string; session: string; task: string; instance: string; unit: WorkerUnit; outbox: DeliverItem[] | null }
   | { kind: "control"; conn: FramedConnection; addr: string };
 
 const POLL_BATCH = 500;
@@ -68,6 +70,10 @@ const DELIVER_MARGIN = 64 * 1024;
 const MAX_DELIVERY_BYTES = DEFAULT_MAX_FRAME - DELIVER_MARGIN;
 const ACK_BATCH = 500;
 const ACK_DELAY_MS = 5;
+/** A worker missing this long is said once ("waiting for task … to connect"); shorter is start-up. */
+const WAIT_SAID_AFTER_MS = 2_000;
+/** Retries are logged as one line when a burst starts, then one summary per window. */
+const RETRY_WINDOW_MS = 5_000;
 
 /** Starts the topology service: TCP server, source, pipeline, acks (DESIGN.md §4–§6). */
 export async function startTopology(opts: TopologyOptions): Promise<TopologyHandle> {
@@ -81,9 +87,18 @@ class TopologyService {
   private readonly peers = new Set<Peer>();
   private readonly sessions = new Map<string, Peer & { kind: "task" }>();
   private readonly latency = new Map<string, Histogram>();
-  /** From read to ack, per root (DESIGN.md §12); `readAt` holds the roots in flight. */
+  /** Handler calls per task, from the workers' answers (a fused worker runs several tasks per delivery). */
+  private readonly calls = new Map<string, { handled: number; errors: number }>();
+  /** How its tasks group into worker processes (core/project/workers.ts). */
+  private readonly units: WorkerUnit[];
+  /** The topology's task names by index, as workers refer to them. */
+  private readonly taskNames: string[];
+  private readonly taskIndex: Map<string, number>;
+  /** From read to ack, per root (DESIGN.md §12). */
   private readonly complete = new Histogram();
-  private readonly readAt = new Map<string, number>();
+  /** Workers (by first task) with no session, and since when; said once per absence. */
+  private readonly missingSince = new Map<string, { since: number; said: boolean }>();
+  private retryBurst: { count: number; reasons: Map<string, number>; timer?: ReturnType<typeof setTimeout> } = { count: 0, reasons: new Map() };
   /** The last failures (a ring), for the dashboard: which task and instance, when, and why. */
   private readonly recentErrors: RecentError[] = [];
   /** Who sent the `fail` being stepped, so the retry or dead letter it causes can name them. */
@@ -122,6 +137,7 @@ class TopologyService {
     const t = opts.topology;
     const runtime = t.runtime;
     this.heartbeatMs = opts.heartbeatMs ?? 1000;
+    this.units = workerUnits(t);
     this.pipeline = createPipeline({
       topology: t.name,
       tasks: taskSpecs(t),
@@ -129,10 +145,16 @@ class TopologyService {
       retry: runtime.message.retry,
       maxPending: runtime.message.max_pending,
       backoff: { initialMs: 100, maxMs: 10_000, factor: 2 },
-      leaseMs: runtime.message.timeout,
+      leaseMs: runtime.message.lease,
+      units: this.units.map((u) => u.tasks),
       encodeJoin: cborJoinMap,
     });
-    for (const task of t.dag.tasks) this.latency.set(task, new Histogram());
+    this.taskNames = t.dag.tasks.slice();
+    this.taskIndex = new Map(this.taskNames.map((n, i) => [n, i]));
+    for (const task of t.dag.tasks) {
+      this.latency.set(task, new Histogram());
+      this.calls.set(task, { handled: 0, errors: 0 });
+    }
   }
 
   async listen(): Promise<void> {
@@ -178,7 +200,7 @@ class TopologyService {
       source: this.opts.source.type,
       read: this.read,
       deadLetteredAtSource: this.deadLetteredAtSource,
-      stats: stats(this.pipeline),
+      stats: this.pipelineStats(),
       latency: this.latency,
       complete: this.complete,
       recentErrors: this.recentErrors,
@@ -188,6 +210,19 @@ class TopologyService {
       sessions: this.sessions.size,
       exhausted: this.opts.source.exhausted(),
     });
+  }
+
+  /** The pipeline's counters, with handled and errors per task counted from the calls workers made. */
+  private pipelineStats(): PipelineStats {
+    const s = stats(this.pipeline);
+    for (const [name, c] of this.calls) {
+      const t = s.tasks[name];
+      if (t) {
+        t.handled = c.handled;
+        t.errors = c.errors;
+      }
+    }
+    return s;
   }
 
   // --- connections -------------------------------------------------------------------------
@@ -305,19 +340,34 @@ class TopologyService {
       next.conn.send({ type: "welcome", version: PROTOCOL_VERSION, session, heartbeat_ms: this.heartbeatMs, instance: this.instanceId });
       return next;
     }
-    if (hello.topology !== this.opts.topology.name) throw new HandshakeRefused("topology", `this is topology \`${this.opts.topology.name}\`, not \`${hello.topology}\``);
-    if (!this.opts.topology.dag.tasks.includes(hello.task)) throw new HandshakeRefused("task", `topology \`${this.opts.topology.name}\` has no task \`${hello.task}\``);
-    if (hello.topology_instance !== undefined && hello.topology_instance !== this.instanceId) {
-      throw new HandshakeRefused("instance", `this is instance ${this.instanceId} of topology \`${this.opts.topology.name}\`, not ${hello.topology_instance}, the one the task belongs to`);
-    }
+    const unit = this.checkTaskHello(hello);
     if (this.stopping) throw new HandshakeRefused("stopping", "the topology is stopping");
-    const next: Peer & { kind: "task" } = { kind: "task", conn: peer.conn, addr: peer.addr, session, task: hello.task, instance: hello.instance };
+    const next: Peer & { kind: "task" } = { kind: "task", conn: peer.conn, addr: peer.addr, session, task: hello.task, instance: hello.instance, unit, outbox: null };
     this.peers.add(next);
     this.sessions.set(session, next);
-    next.conn.send({ type: "welcome", version: PROTOCOL_VERSION, session, heartbeat_ms: this.heartbeatMs, instance: this.instanceId });
+    next.conn.send({ type: "welcome", version: PROTOCOL_VERSION, session, heartbeat_ms: this.heartbeatMs, instance: this.instanceId, tasks: this.taskNames, lease_ms: this.opts.topology.runtime.message.lease });
     this.run(step(this.pipeline, { type: "session_open", session, task: hello.task }, clock()));
-    this.opts.log.info(`task ${hello.task}#${hello.instance} joined from ${peer.addr} (session ${session}, pid ${hello.pid})`);
+    const missing = this.missingSince.get(unit.leader);
+    this.missingSince.delete(unit.leader);
+    if (missing?.said) this.opts.log.info(`task ${describeUnit(unit)} connected after ${((clock() - missing.since) / 1000).toFixed(1)} s`);
+    this.opts.log.info(`task ${hello.task}#${hello.instance} joined from ${peer.addr} (session ${session}, pid ${hello.pid}${unit.tasks.length > 1 ? `, hosting ${unit.tasks.join(", ")}` : ""})`);
     return next;
+  }
+
+  /** The handshake rules for a task: the right topology and instance, and the worker core/project/workers.ts plans for it. */
+  private checkTaskHello(hello: { topology: string; task: string; tasks?: string[]; topology_instance?: string }): WorkerUnit {
+    const t = this.opts.topology;
+    if (hello.topology !== t.name) throw new HandshakeRefused("topology", `this is topology \`${t.name}\`, not \`${hello.topology}\``);
+    const unit = unitOf(t, hello.task);
+    if (!unit) throw new HandshakeRefused("task", `topology \`${t.name}\` has no task \`${hello.task}\``);
+    const hosts = hello.tasks ?? [hello.task];
+    if (hosts.length !== unit.tasks.length || !unit.tasks.every((x) => hosts.includes(x))) {
+      throw new HandshakeRefused("task", `this worker hosts ${hosts.join(", ")}, but topology \`${t.name}\` runs ${unit.tasks.join(", ")} in one worker: start both from the same project and Runtime.toml`);
+    }
+    if (hello.topology_instance !== undefined && hello.topology_instance !== this.instanceId) {
+      throw new HandshakeRefused("instance", `this is instance ${this.instanceId} of topology \`${t.name}\`, not ${hello.topology_instance}, the one the task belongs to`);
+    }
+    return unit;
   }
 
   private onTaskFrame(peer: Peer & { kind: "task" }, frame: unknown): void {
@@ -327,32 +377,56 @@ class TopologyService {
       case "ready":
         this.run(step(this.pipeline, { type: "credits", session: peer.session, n: msg.credits }, now));
         return;
-      case "done":
-        this.latency.get(peer.task)?.record(msg.ms);
-        this.opts.onLatency?.(peer.task, msg.ms);
-        this.run(step(this.pipeline, { type: "done", session: peer.session, delivery: msg.delivery, outputs: msg.outputs }, now));
-        return;
-      case "fail":
-        this.latency.get(peer.task)?.record(msg.ms);
-        this.opts.onLatency?.(peer.task, msg.ms);
-        this.failFrom = { task: peer.task, instance: peer.instance };
-        try {
-          this.run(step(this.pipeline, { type: "fail", session: peer.session, delivery: msg.delivery, error: msg.error, ...(msg.where ? { where: msg.where } : {}) }, now));
-        } finally {
-          this.failFrom = null;
-        }
+      case "answers":
+        this.onAnswers(peer, msg, now);
         return;
       case "ping":
+        this.run(step(this.pipeline, { type: "heard", session: peer.session }, now));
         peer.conn.send({ type: "pong", t: msg.t });
         return;
       case "pong":
+        this.run(step(this.pipeline, { type: "heard", session: peer.session }, now));
         return;
       case "bye":
         peer.conn.end();
         return;
       case "hello":
         throw new Error("a second hello on the same connection");
+      default: {
+        const never: never = msg;
+        void never;
+      }
     }
+  }
+
+  private onAnswers(peer: Peer & { kind: "task" }, msg: Answers, now: number): void {
+    const session = peer.session;
+    for (const c of msg.calls) this.recordCalls(c);
+    for (const [delivery, outputs, producers] of msg.done) {
+      this.run(step(this.pipeline, { type: "done", session, delivery, outputs, producers }, now));
+    }
+    for (const [delivery, task, error, where] of msg.fail) {
+      this.failFrom = { task: this.taskNames[task] ?? peer.task, instance: peer.instance };
+      try {
+        this.run(step(this.pipeline, { type: "fail", session, delivery, error, task, ...(where ? { where } : {}) }, now));
+      } finally {
+        this.failFrom = null;
+      }
+    }
+    this.run(step(this.pipeline, msg.credits > 0 ? { type: "credits", session, n: msg.credits } : { type: "heard", session }, now));
+  }
+
+  /** A task's calls since the worker's last frame: [task, handled, errors, sum, max, bucket, count, …]. */
+  private recordCalls(c: number[]): void {
+    const name = this.taskNames[c[0]!];
+    if (name === undefined) return;
+    const counts = this.calls.get(name)!;
+    counts.handled += c[1]!;
+    counts.errors += c[2]!;
+    const buckets: Array<[number, number]> = [];
+    for (let i = 5; i + 1 < c.length; i += 2) buckets.push([c[i]!, c[i + 1]!]);
+    this.latency.get(name)?.merge({ buckets, count: c[1]! + c[2]!, sum: c[3]!, max: c[4]! });
+    if (this.opts.onLatency) for (const [bucket, n] of buckets) for (let k = 0; k < n; k++) this.opts.onLatency(name, bucketMs(bucket));
   }
 
   private onControl(peer: Peer & { kind: "control" }, frame: unknown): void {
@@ -386,6 +460,7 @@ class TopologyService {
   // --- effects -----------------------------------------------------------------------------
 
   private run(effects: Effect[]): void {
+    let now = -1;
     let oversized: Array<Effect & { type: "deliver" }> | null = null;
     for (const e of effects) {
       switch (e.type) {
@@ -401,36 +476,97 @@ class TopologyService {
             this.startedAt = clock();
           }
           const peer = this.sessions.get(e.session);
-          peer?.conn.send({ type: "deliver", delivery: e.delivery, topology_id: this.opts.topology.name, msg_id: e.rootId, edge: e.edge, attempt: e.attempt, msg: e.payload });
+          if (peer) this.outbox(peer).push([e.delivery, e.rootId, this.edgeIndex(e.edge[0]), this.taskIndex.get(e.edge[1])!, e.attempt, e.payload]);
           break;
         }
         case "ack": {
           this.ackBatch.push(e.rootId);
-          const at = this.readAt.get(e.rootId);
-          if (at !== undefined) {
-            const ms = clock() - at;
-            this.complete.record(ms);
-            this.opts.onLatency?.(null, ms);
-            this.readAt.delete(e.rootId);
-          }
+          if (now < 0) now = clock();
+          const ms = now - e.since;
+          this.complete.record(ms);
+          this.opts.onLatency?.(null, ms);
           break;
         }
-        case "dead_letter":
-          this.readAt.delete(e.rootId);
+        case "dead_letter": {
           const where = e.attempts[e.attempts.length - 1]?.where;
           this.noteError("dead_lettered", e.rootId, e.error, where);
           this.opts.log.warn(`message ${e.rootId} dead-lettered after ${e.attempts.length} attempt(s): ${e.error}${where ? ` at ${where}` : ""}`);
           this.writeDeadLetter(e.rootId, e.payload, e.error, e.attempts);
           break;
+        }
         case "retry":
           this.noteError("retried", e.rootId, e.error, e.where);
           this.opts.log.debug(`message ${e.rootId} failed (${e.error}${e.where ? ` at ${e.where}` : ""}); attempt ${e.attempt} in ${Math.round(e.delayMs)} ms`);
+          this.retried(e.rootId, e.error, e.where);
           break;
+        default: {
+          const never: never = e;
+          void never;
+        }
       }
     }
     for (const e of oversized ?? []) {
       const error = `its delivery (${e.edge[0] === "$join" ? "the join of its parents" : `from ${e.edge[0] || "the source"}`}) takes ${e.payload.length} bytes, above max_frame (${DEFAULT_MAX_FRAME} bytes) with the envelope: it cannot be delivered`;
       this.run(step(this.pipeline, { type: "fail", session: e.session, delivery: e.delivery, error }, clock()));
+    }
+  }
+
+  /** A task's index on the wire; "$source" and "$join" have their own. */
+  private edgeIndex(from: string): number {
+    return this.taskIndex.get(from) ?? (from === "$join" ? EDGE_JOIN : EDGE_SOURCE);
+  }
+
+  /** Many deliveries go out as one frame per worker and event loop turn. */
+  private outbox(peer: Peer & { kind: "task" }): DeliverItem[] {
+    if (peer.outbox) return peer.outbox;
+    const items: DeliverItem[] = [];
+    peer.outbox = items;
+    setImmediate(() => {
+      peer.outbox = null;
+      peer.conn.send({ type: "deliveries", items });
+      peer.conn.flush();
+    });
+    return items;
+  }
+
+  /** The first retry of a burst is said at once; the rest of the burst as one line per window. */
+  private retried(id: string, error: string, where?: string): void {
+    const b = this.retryBurst;
+    if (!b.timer) {
+      this.opts.log.warn(`message ${id} failed, retrying: ${error}${where ? ` at ${where}` : ""}`);
+      b.timer = setTimeout(() => this.flushRetries(), RETRY_WINDOW_MS);
+      b.timer.unref?.();
+      return;
+    }
+    b.count++;
+    const kind = error.replace(/\d+/g, "N").slice(0, 200);
+    b.reasons.set(kind, (b.reasons.get(kind) ?? 0) + 1);
+  }
+
+  private flushRetries(): void {
+    const b = this.retryBurst;
+    b.timer = undefined;
+    if (b.count === 0) return;
+    const top = [...b.reasons].sort((x, y) => y[1] - x[1]).slice(0, 3).map(([why, n]) => `${n} × ${why}`).join("; ");
+    this.opts.log.warn(`${b.count} more message(s) failed in ${RETRY_WINDOW_MS / 1000} s and will be retried: ${top}`);
+    this.retryBurst = { count: 0, reasons: new Map(), timer: setTimeout(() => this.flushRetries(), RETRY_WINDOW_MS) };
+    this.retryBurst.timer?.unref?.();
+  }
+
+  /** Says once when a worker has been missing long enough not to be start-up: its work waits, nothing fails. */
+  private noteMissingWorkers(now: number): void {
+    const missing = new Set(tasksWithoutSession(this.pipeline));
+    for (const u of this.units) {
+      if (!missing.has(u.leader)) {
+        this.missingSince.delete(u.leader);
+        continue;
+      }
+      let m = this.missingSince.get(u.leader);
+      if (!m) this.missingSince.set(u.leader, (m = { since: now, said: false }));
+      if (m.said || now - m.since < WAIT_SAID_AFTER_MS || this.stopping) continue;
+      m.said = true;
+      const root = this.opts.topology.dag.tasks.filter((x) => !this.opts.topology.dag.edges.some(([, to]) => to === x)).some((x) => u.tasks.includes(x));
+      this.opts.log.warn(`waiting for task ${describeUnit(u)} to connect${root ? ": nothing is read from the source until it does" : ": its messages wait for it"} (waiting is not failing: they are not timed out)`);
     }
   }
 
@@ -483,7 +619,6 @@ class TopologyService {
         const now = clock();
         this.read += messages.length + rejects.length;
         for (const m of messages) {
-          if (!this.readAt.has(m.id)) this.readAt.set(m.id, now);
           this.run(step(this.pipeline, { type: "source", id: m.id, payload: m.payload, attempt: m.attempt }, now));
         }
         for (const r of rejects) {
@@ -510,6 +645,7 @@ class TopologyService {
   private tick(): void {
     const now = clock();
     this.run(step(this.pipeline, { type: "tick" }, now));
+    this.noteMissingWorkers(now);
     if (this.stopping && now > this.stopDeadline && !this.done) {
       this.opts.log.warn(`stopping with ${stats(this.pipeline).roots.inflight} message(s) unfinished; they stay unacked at the source`);
       this.finish();
@@ -566,18 +702,13 @@ class TopologyService {
     }
     this.server?.close();
     clearTimeout(this.refusals.timer);
+    clearTimeout(this.retryBurst.timer);
     const summary = this.summary();
     void this.opts.source.close().finally(() => this.resolveFinished(summary));
   }
 }
 
-/** The pipeline's view of a topology: parents, children and join mode of every task. */
-export function taskSpecs(t: Topology): TaskSpec[] {
-  const join = new Map(t.tasks.map((x) => [x.name, x.join]));
-  return t.dag.tasks.map((name) => ({
-    name,
-    parents: t.dag.edges.filter(([, to]) => to === name).map(([from]) => from),
-    children: t.dag.edges.filter(([from]) => from === name).map(([, to]) => to),
-    join: join.get(name) ?? "union",
-  }));
+/** "`split`", or "`A` (with `B`, `C`)" for a fused worker. */
+function describeUnit(u: WorkerUnit): string {
+  return u.tasks.length > 1 ? `\`${u.leader}\` (a worker with ${u.tasks.slice(1).map((t) => `\`${t}\``).join(", ")})` : `\`${u.leader}\``;
 }
