@@ -15,7 +15,7 @@ import type { Subprocess } from "bun";
 import { canUseNetns, createHosts, type TestHost, type TestNet } from "../helpers/netns.ts";
 import { startTempest, stopAll, watchOutput, type Running } from "../helpers/process.ts";
 import { startRedis, stopAllRedis, type TestRedis } from "../helpers/redis.ts";
-import { TEMPEST, cleanupTempDirs, runTempest, tempProject, waitFor, type RunResult } from "../helpers/tempest.ts";
+import { TEMPEST, cleanupTempDirs, runTempest, tempProject, waitFor, type RunResult, tasksJoined } from "../helpers/tempest.ts";
 
 // ---------------------------------------------------------------------------------------------
 // When to run
@@ -511,7 +511,7 @@ describe.skipIf(!netns.ok || !clusterBuilt)("a 3-agent cluster on three hosts", 
     const localSeen = `${prefix}:local-seen`;
     const dir = tempProject(projectFiles({ name: "demo", topology: TOPOLOGY, redisUrl, key: localKey, seen: localSeen, calls: `${prefix}:local-calls`, workersB: 2 }), "tempest-local-");
     const run = startTempest(["run", TOPOLOGY], { cwd: dir, env: { TEMPEST_KEY_PREFIX: `${prefix}-local` } });
-    await run.waitForStderr(/task D#0 joined/, 60_000);
+    await waitFor(() => tasksJoined(run.stderr(), ["D"]), "D to join", 60_000);
     const t1 = performance.now();
     await redis.xadd(localKey, N, (i) => ({ n: String(i) }));
     await waitFor(async () => Number(await redis.call("SCARD", localSeen)) >= N, `${N} entries through tempest run`, 300_000);

@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { diamondFiles } from "../helpers/projects.ts";
 import { childPids, startTempest, stopAll } from "../helpers/process.ts";
 import { startRedis, stopAllRedis, type TestRedis } from "../helpers/redis.ts";
-import { cleanupTempDirs, tempProject, waitFor } from "../helpers/tempest.ts";
+import { cleanupTempDirs, tempProject, waitFor, tasksJoined } from "../helpers/tempest.ts";
 
 afterEach(stopAll);
 afterAll(async () => {
@@ -156,7 +156,7 @@ test("an entry pending under this consumer's own name but not held by this run (
   }));
   await redis.call("XGROUP", "CREATE", key, "g", "0", "MKSTREAM");
   const run = startTempest(["run", "y"], { cwd: dir });
-  await run.waitForStderr(/task D#0 joined/);
+  await waitFor(() => tasksJoined(run.stderr(), ["D"]), "D to join");
   await redis.xadd(key, 10, (i) => ({ n: String(i) }));
   await waitFor(() => seen(dir).size === 10, "the first 10 ids at D");
   // What the replaced run read just before it died: pending under "me", held by nobody alive.

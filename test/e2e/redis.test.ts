@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { diamondFiles } from "../helpers/projects.ts";
 import { childPids, isAlive, startTempest, stopAll, type Running } from "../helpers/process.ts";
 import { startRedis, stopAllRedis, type TestRedis } from "../helpers/redis.ts";
-import { cleanupTempDirs, runTempest, tempProject, waitFor } from "../helpers/tempest.ts";
+import { cleanupTempDirs, runTempest, tempProject, waitFor, tasksJoined } from "../helpers/tempest.ts";
 
 afterEach(stopAll);
 afterAll(async () => {
@@ -129,8 +129,8 @@ describe("redis-stream source", () => {
     const ids = await redis.xadd(p.key, 2_000, (i) => ({ n: String(i) }));
     const one = startTempest(["run", "y", "--set", "topology.y.source.consumer=one"], { cwd: p.dir, env: p.env });
     const two = startTempest(["run", "y", "--set", "topology.y.source.consumer=two"], { cwd: p.dir, env: p.env });
-    await one.waitForStderr(/task D#0 joined/);
-    await two.waitForStderr(/task D#0 joined/);
+    await waitFor(() => tasksJoined(one.stderr(), ["D"]), "D to join");
+    await waitFor(() => tasksJoined(two.stderr(), ["D"]), "D to join");
     await waitFor(() => seen(p.dir).size > 300, "work to start");
     const victims = [one.proc.pid, ...childPids(one.proc.pid)];
     // Freeze the victim, then look: only a consumer that holds pending entries is worth killing
@@ -318,7 +318,7 @@ describe("examples/redis-stream, as its README drives it", () => {
     const check = await runTempest(["check", "--project", project], { env });
     expect(check.stdout).toContain(`source: redis-stream at ${server.url} (from TEMPEST_REDIS_URL)`);
     const run = startTempest(["run", "orders", "--project", project], { env });
-    await run.waitForStderr(/task settle#0 joined/);
+    await waitFor(() => tasksJoined(run.stderr(), ["settle"]), "settle to join");
     await server.call("XADD", "orders", "*", "id", "1", "amount", "19.90");
     await server.call("XADD", "orders", "*", "id", "2", "amount", "950");
     await server.call("XADD", "orders", "*", "id", "3", "amount", "oops");

@@ -3,7 +3,7 @@ import { createServer } from "node:net";
 import { controlRequest } from "../../src/roles/topology/control-client.ts";
 import { diamondFiles } from "../helpers/projects.ts";
 import { startTempest, stopAll } from "../helpers/process.ts";
-import { cleanupTempDirs, runTempest, tempProject, waitFor } from "../helpers/tempest.ts";
+import { cleanupTempDirs, runTempest, tempProject, waitFor, tasksJoined } from "../helpers/tempest.ts";
 
 afterEach(stopAll);
 afterAll(cleanupTempDirs);
@@ -165,7 +165,7 @@ describe("a task started by tempest run belongs to that run's topology", () => {
     const port = Number((await first.waitForStderr(/listening on 127\.0\.0\.1:(\d+)/))[1]);
     // Give-up time long enough that only the instance check can end it.
     const task = startTempest(["task", "y", "A", "--connect", `127.0.0.1:${port}`, "--instance", "0"], { cwd: dir, env: { ...asRunChild, TEMPEST_TASK_GIVE_UP_MS: "600000" } });
-    await first.waitForStderr(/task A#0 joined/);
+    await waitFor(() => tasksJoined(first.stderr(), ["A"]), "A to join");
     first.proc.kill("SIGKILL");
     await first.exited;
     const second = startTempest(["topology", "y", "--port", String(port)], { cwd: dir });

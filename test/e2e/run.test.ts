@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { encodeFrame } from "../../src/codec/index.ts";
 import { diamondFiles } from "../helpers/projects.ts";
 import { childPids, isAlive, startTempest, stopAll } from "../helpers/process.ts";
-import { cleanupTempDirs, runTempest, tempProject, waitFor } from "../helpers/tempest.ts";
+import { cleanupTempDirs, runTempest, tempProject, waitFor, tasksJoined } from "../helpers/tempest.ts";
 
 afterEach(stopAll);
 afterAll(cleanupTempDirs);
@@ -212,9 +212,9 @@ export default defineTask({ async handle(msg) { await Bun.sleep(5); return msg; 
 export default defineTask({ async handle(msg) { await Bun.sleep(50); return msg; } });
 ` } });
     const run = startTempest(["run", "y"], { cwd: dir });
-    await run.waitForStderr(/task D#0 joined/);
-    // The topology, 4 tasks and the supervisor's watchdog.
-    await waitFor(() => childPids(run.proc.pid).length === 6, "the topology, 4 tasks and the watchdog to be children of run");
+    await waitFor(() => tasksJoined(run.stderr(), ["D"]), "D to join");
+    // The topology, the one worker that hosts A, B, C and D, and the supervisor's watchdog.
+    await waitFor(() => childPids(run.proc.pid).length === 3, "the topology, the worker and the watchdog to be children of run");
     const children = childPids(run.proc.pid);
     const folders = runFolders(run.proc.pid);
     expect(folders.length).toBe(1);
@@ -230,8 +230,9 @@ export default defineTask({ async handle(msg) { await Bun.sleep(50); return msg;
       ...diamondFiles(),
       "Runtime.toml": `[topology.y.source]\ntype = "generator"\ncount = 0\nrate = 2000\n`,
     });
-    const run = startTempest(["run", "y"], { cwd: dir });
-    await waitFor(() => ["A", "B", "C", "D"].every((t) => run.stderr().includes(`task ${t}#0 joined`)), "all four tasks to join");
+    const run = startTempest(["run", "y"], { cwd: dir, env: { TEMPEST_PROGRESS: "1" } });
+    // Mid-stream: the progress line says messages are being completed.
+    await waitFor(() => /progress: read [\d,]+ · completed [1-9]/.test(run.stderr()), "messages to complete", 20_000);
     run.proc.kill("SIGTERM");
     expect(await run.exited).toBe(0);
     if (!run.stdout().includes("y: read")) console.error(run.stderr());
@@ -247,7 +248,7 @@ export default defineTask({ async handle(msg) { await Bun.sleep(50); return msg;
       "Runtime.toml": `[topology.y.source]\ntype = "generator"\ncount = 0\nrate = 2000\n`,
     });
     const run = startTempest(["run", "y"], { cwd: dir });
-    await waitFor(() => ["A", "B", "C", "D"].every((t) => run.stderr().includes(`task ${t}#0 joined`)), "all four tasks to join");
+    await waitFor(() => tasksJoined(run.stderr(), ["A", "B", "C", "D"]), "all four tasks to join");
     run.proc.kill("SIGINT");
     expect(await run.exited).toBe(0);
     const topologyLines = run.stderr().split("\n").filter((l) => l.includes("[topology]"));
@@ -261,7 +262,7 @@ export default defineTask({ async handle(msg) { await Bun.sleep(50); return msg;
       "Runtime.toml": `[topology.y.source]\ntype = "generator"\ncount = 0\nrate = 100\n[topology.y.message]\ntimeout = 60000\n`,
     });
     const second = startTempest(["run", "y"], { cwd: stuck });
-    await waitFor(() => ["A", "B", "C", "D"].every((t) => second.stderr().includes(`task ${t}#0 joined`)), "all four tasks to join");
+    await waitFor(() => tasksJoined(second.stderr(), ["A", "B", "C", "D"]), "all four tasks to join");
     second.proc.kill("SIGINT");
     await second.waitForStderr(/received SIGINT: stopping the topology/);
     const t0 = Date.now();
@@ -317,7 +318,7 @@ export default defineTask({ async handle(msg) { await Bun.sleep(3); return msg; 
 ` } });
     const run = startTempest(["run", "y", "--set", "topology.y.message.timeout=60000"], { cwd: dir });
     const port = Number((await run.waitForStderr(/listening on 127\.0\.0\.1:(\d+)/))[1]);
-    await run.waitForStderr(/task D#0 joined/);
+    await waitFor(() => tasksJoined(run.stderr(), ["D"]), "D to join");
     const random = new Uint8Array(256).map(() => Math.floor(Math.random() * 256));
     random[0] = 0; // a small announced length, so the decoder reads a frame of garbage
     random[1] = 0;
@@ -361,7 +362,8 @@ describe("tempest run: other sources", () => {
 test("a handler whose output is larger than max_frame fails that message (then dead-letter), not the connection", async () => {
   const dir = diamondProject({
     lines: 20,
-    runtime: "retry = 1\n",
+    // B in processes of its own, so its output must cross the wire (inside a fused worker it is passed by reference).
+    runtime: "retry = 1\n\n[topology.y.task.B]\nisolate = true\n",
     tasks: { B: `import { defineTask } from "tempest";
 export default defineTask({ handle(msg) { return msg.n === 5 ? { big: "x".repeat(17 * 1024 * 1024) } : msg; } });
 ` },

@@ -61,3 +61,18 @@ export async function waitFor<T>(cond: () => T | Promise<T>, what: string, timeo
     await Bun.sleep(25);
   }
 }
+
+/**
+ * True when every named task (instance `instance`) has joined the topology whose stderr this
+ * is: on its own ("task D#0 joined …") or inside a fused worker ("task A#0 joined … a worker
+ * hosting A, B, C, D").
+ */
+export function tasksJoined(stderr: string, tasks: string[], instance: string | number = 0): boolean {
+  const joined = new Set<string>();
+  for (const m of stderr.matchAll(/task (\S+)#(\S+) joined[^\n]*?(?:a worker hosting ([^)\n]+))?\)/g)) {
+    if (m[2] !== String(instance)) continue;
+    joined.add(m[1]!);
+    for (const t of m[3]?.split(", ") ?? []) joined.add(t);
+  }
+  return tasks.every((t) => joined.has(t));
+}

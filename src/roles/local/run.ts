@@ -68,6 +68,7 @@ export async function runLocal(opts: LocalRunOptions): Promise<number> {
   // The forwarder stamps each child line (or not) for this run's stderr: the children never stamp their own.
   const env = { TEMPEST_PARENT_PID: String(process.pid), TEMPEST_LOG_TIMESTAMPS: "0" };
   const outputs = new Map<string, ChildOutput>();
+  const labels = new Map<string, string>();
 
   let announce!: (port: number) => void;
   const listening = new Promise<number>((r) => (announce = r));
@@ -122,18 +123,18 @@ export async function runLocal(opts: LocalRunOptions): Promise<number> {
       if (s.state === "exited" || s.state === "fatal" || s.state === "stopped") topologyEnded(s);
       return;
     }
-    const tag = outputs.get(s.name)?.tag ?? s.name;
+    const tag = labels.get(s.name) ?? `task ${outputs.get(s.name)?.tag ?? s.name}`;
     if (stopping) return;
     if (s.state === "backoff") {
-      log.warn(`task ${tag} ${exitWords(s)}; restarting it in ${s.next_retry_ms ?? 0} ms`);
+      log.warn(`${tag} ${exitWords(s)}; restarting it in ${s.next_retry_ms ?? 0} ms`);
     } else if (s.state === "exited" && s.last_exit?.code === 2) {
       const out = outputs.get(s.name);
-      failure = `task ${tag} cannot start: ${out?.lastError() ?? out?.tail.at(-1) ?? "exit code 2"}`;
+      failure = `${tag} cannot start: ${out?.lastError() ?? out?.tail.at(-1) ?? "exit code 2"}`;
       log.error(failure);
       void stopRun("a task cannot start");
     } else if (s.state === "fatal") {
-      failure = `task ${tag} cannot run: ${s.reason}; the run stopped reading, and what it did not finish stays at the source`;
-      log.error(`task ${tag} will not be restarted again: ${s.reason}`);
+      failure = `${tag} cannot run: ${s.reason}; the run stopped reading, and what it did not finish stays at the source`;
+      log.error(`${tag} will not be restarted again: ${s.reason}`);
       void stopRun("a task can never run again", false);
     }
   };
@@ -178,6 +179,8 @@ export async function runLocal(opts: LocalRunOptions): Promise<number> {
       for (let i = 0; i < unit.workers; i++) {
         const name = `task.${task}.${i}`;
         outputs.set(name, new ChildOutput(`${task}#${i}`, stderr, undefined, unit.tasks.slice(1).map((t) => `${t}#${i}`)));
+        // What the run's own lines call it: a fused worker names the tasks it hosts.
+        labels.set(name, unit.tasks.length > 1 ? `worker ${task}#${i} (tasks ${unit.tasks.join(", ")})` : `task ${task}#${i}`);
         tasks.push(defineProcess({
           name,
           command: self[0]!,

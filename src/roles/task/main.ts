@@ -46,13 +46,14 @@ export async function runTaskRole(opts: TaskRoleOptions): Promise<number> {
   const instance = opts.instance ?? String(process.pid);
   const hosted = [];
   for (const name of unit.tasks) hosted.push({ name, definition: await load(findTask(topology, name)), log: createLogger(`${name}#${instance}`) });
-  const log = hosted[0]!.log;
+  // The worker speaks as the task it was started for (`tempest task y B` is B's, hosting A, C, D too).
+  const log = hosted.find((h) => h.name === info.name)!.log;
   if (unit.tasks.length > 1) log.debug(`a fused worker: hosts ${unit.tasks.join(", ")}`);
   const uri = registryUrl(topology);
   const discovery = opts.address === "discover" ? await discoverTopology({ uri: uri ?? DEFAULT_REDIS_URL, topology: topology.name, log, deployVersion: process.env.TEMPEST_DEPLOY_VERSION || undefined }) : undefined;
   const worker = startTaskWorker({
     topology: topology.name,
-    task: unit.leader,
+    task: info.name,
     instance,
     hosted,
     specs: taskSpecs(topology),

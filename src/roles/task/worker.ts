@@ -17,7 +17,7 @@ import type { Logger } from "../log.ts";
 
 export interface TaskWorkerOptions {
   topology: string;
-  /** The worker's first task: its name in the hello, its logs and its process. */
+  /** The task it was started for (its name in the hello and its logs); `hosted` has it too. */
   task: string;
   instance: string;
   /** Every task this worker hosts (a fused worker hosts several), with its handler and logger. */

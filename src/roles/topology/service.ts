@@ -350,7 +350,7 @@ class TopologyService {
     const missing = this.missingSince.get(unit.leader);
     this.missingSince.delete(unit.leader);
     if (missing?.said) this.opts.log.info(`task ${describeUnit(unit)} connected after ${((clock() - missing.since) / 1000).toFixed(1)} s`);
-    this.opts.log.info(`task ${hello.task}#${hello.instance} joined from ${peer.addr} (session ${session}, pid ${hello.pid}${unit.tasks.length > 1 ? `, hosting ${unit.tasks.join(", ")}` : ""})`);
+    this.opts.log.info(`task ${hello.task}#${hello.instance} joined from ${peer.addr} (session ${session}, pid ${hello.pid}${unit.tasks.length > 1 ? `; a worker hosting ${unit.tasks.join(", ")}` : ""})`);
     return next;
   }
 
