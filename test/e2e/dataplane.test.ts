@@ -1,0 +1,138 @@
+/**
+ * Data plane 2, as a user sees it through `tempest run` of the compiled binary: waiting is not
+ * failing (slow tasks, a task that connects late), silent workers lose their leases before
+ * the work times out, and a killed fused worker loses nothing.
+ */
+import { afterAll, afterEach, describe, expect, test } from "bun:test";
+import { existsSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { diamondFiles } from "../helpers/projects.ts";
+import { childPids, startTempest, stopAll } from "../helpers/process.ts";
+import { cleanupTempDirs, runTempest, tasksJoined, tempProject, waitFor } from "../helpers/tempest.ts";
+
+afterEach(stopAll);
+afterAll(cleanupTempDirs);
+
+/** D writes every id it sees, one per line. */
+const D_RECORDS = `import { defineTask } from "tempest";
+import { appendFileSync, mkdirSync } from "node:fs";
+mkdirSync("out", { recursive: true });
+export default defineTask({ handle(msg, ctx) { appendFileSync("out/d.txt", ctx.msgId + "\\n"); } });
+`;
+
+function seenByD(dir: string): Map<string, number> {
+  const file = join(dir, "out/d.txt");
+  const counts = new Map<string, number>();
+  if (!existsSync(file)) return counts;
+  for (const id of readFileSync(file, "utf8").split("\n").filter(Boolean)) counts.set(id, (counts.get(id) ?? 0) + 1);
+  return counts;
+}
+
+function summaryOf(stdout: string): { read: number; completed: number; retried: number; dead: number } {
+  const m = /read (\d+), completed (\d+), retried (\d+), dead-lettered (\d+)/.exec(stdout);
+  if (!m) throw new Error(`no summary in ${JSON.stringify(stdout)}`);
+  return { read: Number(m[1]), completed: Number(m[2]), retried: Number(m[3]), dead: Number(m[4]) };
+}
+
+/** The pid of the worker process started as `task y <task> … --instance <i>`. */
+function workerPid(runPid: number, task: string, instance: number): number | undefined {
+  return childPids(runPid).find((p) => {
+    try {
+      const argv = readFileSync(`/proc/${p}/cmdline`, "utf8").split("\0");
+      const at = argv.indexOf("task");
+      return at >= 0 && argv[at + 2] === task && argv[argv.indexOf("--instance") + 1] === String(instance);
+    } catch {
+      return false;
+    }
+  });
+}
+
+describe("waiting is not failing", () => {
+  test("a 50 ms task at default settings, then Ctrl-C: nothing retried or dead-lettered, what was in flight finishes", async () => {
+    // The skeleton's timeout of 5 s: before, roots timed out while they waited in the topology's queue.
+    const dir = tempProject({
+      ...diamondFiles({ tasks: { B: `import { defineTask } from "tempest";\nexport default defineTask({ async handle(msg) { await Bun.sleep(50); return msg; } });\n`, D: D_RECORDS } }),
+      "Runtime.toml": `[topology.y.source]\ntype = "generator"\ncount = 0\n\n[topology.y.message]\ntimeout = 5000\n`,
+    });
+    const run = startTempest(["run", "y"], { cwd: dir, env: { TEMPEST_PROGRESS: "1" } });
+    // Past the 5 s timeout, so a root that waited in a queue would have been retried by now.
+    await waitFor(() => (run.stderr().match(/progress: /g)?.length ?? 0) >= 4, "four progress lines (8 s)", 40_000);
+    run.proc.kill("SIGINT");
+    expect(await run.exited).toBe(0);
+    const s = summaryOf(run.stdout());
+    console.log(`50 ms task: ${run.stdout().split("\n")[0]}`);
+    expect(s.retried).toBe(0);
+    expect(s.dead).toBe(0);
+    expect(s.completed).toBe(s.read);
+    expect(s.completed).toBeGreaterThan(100);
+    // Each completed root reached D twice (through B and C), none more.
+    const seen = seenByD(dir);
+    expect(seen.size).toBe(s.completed);
+    expect([...seen.values()].every((n) => n === 2)).toBe(true);
+    expect(run.stderr()).not.toMatch(/failed, retrying|timed out/);
+  }, 60_000);
+
+  test("the root task connects 6 s after the topology, timeout 1 s: nothing retried or dead-lettered; the wait is said once", async () => {
+    const dir = tempProject({
+      ...diamondFiles({ tasks: { A: `import { defineTask } from "tempest";\nawait Bun.sleep(6000);\nexport default defineTask({ handle(msg) { return msg; } });\n`, D: D_RECORDS } }),
+      "Runtime.toml": `[topology.y.source]\ntype = "generator"\ncount = 200\n\n[topology.y.message]\ntimeout = 1000\n`,
+    });
+    const r = await runTempest(["run", "y"], { cwd: dir, timeoutMs: 60_000 });
+    expect(r.code).toBe(0);
+    const s = summaryOf(r.stdout);
+    expect(s).toEqual({ read: 200, completed: 200, retried: 0, dead: 0 });
+    expect(r.stderr.match(/waiting for task `A`/g)?.length).toBe(1);
+    expect(r.stderr).toMatch(/task `A` \(a worker with `B`, `C`, `D`\) connected after \d+\.\d s/);
+    expect(seenByD(dir).size).toBe(200);
+  }, 60_000);
+});
+
+describe("a worker frozen with SIGSTOP holding leases", () => {
+  test("its work completes on the other instance before the timeout; SIGCONT later loses nothing and its late answers are ignored", async () => {
+    const dir = tempProject({
+      ...diamondFiles({ tasks: { B: `import { defineTask } from "tempest";\nexport default defineTask({ async handle(msg) { await Bun.sleep(5); return msg; } });\n`, D: D_RECORDS } }),
+      "Runtime.toml": `[topology.y.source]\ntype = "generator"\ncount = 3000\nrate = 300\n\n[topology.y.message]\ntimeout = 15000\nlease = 3000\n` +
+        ["A", "B", "C", "D"].map((t) => `\n[topology.y.task.${t}]\nworkers = 2\n`).join(""),
+    });
+    const run = startTempest(["run", "y"], { cwd: dir, env: { TEMPEST_PROGRESS: "1" } });
+    await waitFor(() => tasksJoined(run.stderr(), ["A", "B", "C", "D"], 1) && tasksJoined(run.stderr(), ["A", "B", "C", "D"], 0), "both workers to join", 20_000);
+    await waitFor(() => /progress: read [\d,]+ · completed [1-9]/.test(run.stderr()), "messages to complete", 20_000);
+    const frozen = await waitFor(() => workerPid(run.proc.pid, "A", 1), "worker A#1's pid");
+    process.kill(frozen, "SIGSTOP");
+    const stoppedAt = Date.now();
+    try {
+      // While it is frozen, the other worker finishes everything, the frozen one's share included.
+      await waitFor(() => /\[topology\] y: read 3000, completed 3000/.test(run.stderr()) || seenByD(dir).size === 3000, "every id to reach D", 40_000);
+      const took = Date.now() - stoppedAt;
+      console.log(`SIGSTOP: every id reached D ${took} ms after the freeze (lease 3 s, timeout 15 s)`);
+    } finally {
+      process.kill(frozen, "SIGCONT");
+    }
+    expect(await run.exited).toBe(0);
+    const s = summaryOf(run.stdout());
+    expect(s).toEqual({ read: 3000, completed: 3000, retried: 0, dead: 0 });
+    const seen = seenByD(dir);
+    expect(seen.size).toBe(3000);
+    expect(run.stderr()).toMatch(/dropping task A#1 from .*: silent for \d+ ms|task A#1 left/);
+  }, 90_000);
+});
+
+describe("SIGKILL of a fused worker mid-run", () => {
+  test("it is restarted and every id reaches D", async () => {
+    const dir = tempProject({
+      ...diamondFiles({ tasks: { B: `import { defineTask } from "tempest";\nexport default defineTask({ async handle(msg) { await Bun.sleep(2); return msg; } });\n`, D: D_RECORDS } }),
+      "Runtime.toml": `[topology.y.source]\ntype = "generator"\ncount = 4000\nrate = 1000\n`,
+    });
+    const run = startTempest(["run", "y"], { cwd: dir });
+    await waitFor(() => seenByD(dir).size > 500, "500 ids at D", 30_000);
+    const pid = await waitFor(() => workerPid(run.proc.pid, "A", 0), "the worker's pid");
+    process.kill(pid, "SIGKILL");
+    expect(await run.exited).toBe(0);
+    expect(run.stderr()).toMatch(/worker A#0 \(tasks A, B, C, D\) was killed by SIGKILL; restarting it/);
+    const s = summaryOf(run.stdout());
+    expect(s.completed + s.dead).toBe(4000);
+    expect(s.dead).toBe(0);
+    const seen = seenByD(dir);
+    for (let i = 1; i <= 4000; i++) expect(seen.has(String(i))).toBe(true);
+  }, 60_000);
+});
