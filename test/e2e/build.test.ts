@@ -87,7 +87,9 @@ describe("tempest build: executables, manifest and charts for each template", ()
     expect(lines[1]).toMatch(/^types ok \(\d+\.\d s\)$/);
     expect(lines[2]).toBe(`compiling ${name} 0.1.0: ${template === "diamond" ? "4 modules" : "1 module"}, ${exes.length} executables …`);
     expect(lines[3]).toMatch(/^compiled in \d+\.\d s \(\d+\.\d MiB\)$/);
-    expect(lines.slice(4)).toEqual(exes.map((e, i) => `  target/build/${e}  ${i === 0 ? `topology ${name}` : `task ${e.split("-")[1]} of ${name}`}`));
+    expect(lines.slice(4, 4 + exes.length)).toEqual(exes.map((e, i) => `  target/build/${e}  ${i === 0 ? `topology ${name}` : `task ${e.split("-")[1]} of ${name}`}`));
+    // Then what to start for each fused worker: in the diamond, risk has workers = 2, the rest share one.
+    expect(lines.slice(4 + exes.length)).toEqual(template === "diamond" ? ["  to run normalize, tax, report of shop: start shop-normalize-0.1.0 (one process, a fused worker that hosts them all)"] : []);
     expect(build.stdout).toMatch(new RegExp(`^built ${name} 0\\.1\\.0: ${exes.length} executables \\(one \\d+\\.\\d MiB file, hard-linked\\), manifest.json and 1 chart in target/build \\(\\d+\\.\\d s\\)\\n$`));
 
     expect(readdirSync(out).sort()).toEqual([...exes, `${name}.md`, "manifest.json"].sort());
@@ -136,11 +138,13 @@ describe("built executables run alone, with nothing but PATH", () => {
     const env = { TEMPEST__TOPOLOGY__SHOP__SOURCE__PATH: "orders.jsonl" };
     const topo = startExe(join(dir, names[0] as string), ["--port", "0", "--summary-json", "summary.json"], { cwd: dir, env });
     const port = (await waitFor(() => /listening on 127\.0\.0\.1:(\d+)/.exec(topo.stderr()), "the topology to listen", 15_000))[1] as string;
-    const tasks = names.slice(1).map((n) => startExe(join(dir, n), ["--connect", `127.0.0.1:${port}`], { cwd: dir, env }));
+    // What the build said to start: normalize's executable hosts normalize, tax and report; risk (workers = 2) has its own.
+    const worker = startExe(join(dir, names[1] as string), ["--connect", `127.0.0.1:${port}`], { cwd: dir, env });
+    const risks = [0, 1].map((i) => startExe(join(dir, names[3] as string), ["--connect", `127.0.0.1:${port}`, "--instance", String(i)], { cwd: dir, env }));
     expect(await topo.exited).toBe(0);
-    expect(await Promise.all(tasks.map((t) => t.exited))).toEqual([0, 0, 0, 0]);
+    expect(await Promise.all([worker, ...risks].map((t) => t.exited))).toEqual([0, 0, 0]);
     expect(JSON.parse(readFileSync(join(dir, "summary.json"), "utf8"))).toMatchObject({ read: 100, completed: 100, dead_lettered: 0 });
-    expect(tasks[3]?.stderr()).toContain("100 orders joined: 50 high risk, total tax 10100.00");
+    expect(worker.stderr()).toContain("100 orders joined: 50 high risk, total tax 10100.00");
   }, 60_000);
 
   test("redis-stream: the executables read a stream from TEMPEST_REDIS_URL and stop on SIGTERM", async () => {

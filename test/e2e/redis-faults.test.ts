@@ -46,7 +46,9 @@ export default defineTask({ handle(msg) { if (Number(msg.n) % 50 === 0) return n
   const ids = await redis.xadd(key, 200, (i) => ({ n: String(i) }));
   const poison = ids.filter((_, i) => (i + 1) % 50 === 0);
   const run = startTempest(["run", "y"], { cwd: dir });
-  await waitFor(async () => seen(dir).size === 200 && Number(await redis.call("XLEN", `${key}:dead`)) >= 4, "every id at D (through C at least) and 4 dead letters", 40_000).catch((e) => {
+  // Every healthy id reaches D; a poison one may or may not (in one fused worker C runs after B, which hangs).
+  const healthy = ids.filter((id) => !poison.includes(id));
+  await waitFor(async () => healthy.every((id) => seen(dir).has(id)) && Number(await redis.call("XLEN", `${key}:dead`)) >= 4, "every healthy id at D and 4 dead letters", 40_000).catch((e) => {
     console.error(run.stderr().split("\n").slice(-30).join("\n"));
     throw e;
   });

@@ -32,7 +32,8 @@ export interface Manifest {
   built_at: string;
   platform: string;
   topologies: Array<{ name: string; member: string; version: string; executable: string; chart: string; graph: string; edges: Array<[string, string]>; tasks: string[] }>;
-  tasks: Array<{ name: string; topology: string; executable: string; join: TaskInfo["join"]; workers: number }>;
+  /** `isolate`: the task runs in processes of its own, not in a fused worker (core/project/workers.ts). */
+  tasks: Array<{ name: string; topology: string; executable: string; join: TaskInfo["join"]; workers: number; isolate?: boolean }>;
   /** Every other file of the build folder, with its sha256 (hex) and size in bytes. */
   files: Record<string, { sha256: string; size: number }>;
 }
@@ -89,6 +90,7 @@ export function describeBuild(project: Project, plan: PlannedExecutable[], meta:
       executable: exe(t.name, task),
       join: t.tasks.find((x) => x.name === task)?.join ?? "union",
       workers: t.runtime.task[task]?.workers ?? 1,
+      ...(t.runtime.task[task]?.isolate ? { isolate: true } : {}),
     }))),
   };
 }

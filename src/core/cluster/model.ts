@@ -93,7 +93,7 @@ export interface Deployment {
   graph: string;
   edges: Array<[string, string]>;
   topology_executable: DeployedExecutable;
-  tasks: Array<{ name: string; workers: number; join: "union" | "all"; executable: DeployedExecutable }>;
+  tasks: Array<{ name: string; workers: number; join: "union" | "all"; executable: DeployedExecutable; isolate?: boolean }>;
   /** The topology's message timeout (ms): how long a stop may drain. */
   timeout_ms: number;
 }

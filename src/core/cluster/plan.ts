@@ -1,3 +1,4 @@
+import { groupTasks } from "../pipeline/fusion.ts";
 import type { Deployment, PlannedProcess } from "./model.ts";
 
 /** A topology's processes get this long past its message timeout to drain on stop. */
@@ -17,17 +18,25 @@ function fileSafeVersion(v: string): string {
 }
 
 /**
- * The processes a deployed topology needs (DESIGN.md §9): one topology service and `workers`
- * instances of every task (or the count a live `scale` set). The scheduler places whatever this returns, so how tasks group into
- * processes is decided here and nowhere else.
+ * The processes a deployed topology needs (DESIGN.md §9): one topology service and, for each
+ * worker (core/pipeline/fusion.ts groupTasks: tasks that share a process), `workers` instances
+ * of the executable of its first task, which hosts all of the worker's tasks. Which tasks share
+ * a worker is decided from the deployment as it was built, as the processes decide it from the
+ * same settings; a live `scale` of any of a worker's tasks scales the whole worker. The
+ * scheduler places whatever this returns, so how tasks group into processes is decided here
+ * and nowhere else.
  */
 export function processPlan(d: Deployment, workers: Record<string, number> = {}): PlannedProcess[] {
   const stop = d.timeout_ms + STOP_MARGIN_MS;
   const out: PlannedProcess[] = [
     { id: topologyProcessId(d.topology, d.version), kind: "topology", topology: d.topology, instance: 0, version: d.version, executable: d.topology_executable.executable, sha256: d.topology_executable.sha256, stop_timeout_ms: stop },
   ];
-  for (const t of d.tasks) {
-    const n = workers[t.name] ?? t.workers;
+  const byName = new Map(d.tasks.map((t) => [t.name, t]));
+  const units = groupTasks({ tasks: d.tasks.map((t) => t.name), edges: d.edges, workers: (t) => byName.get(t)?.workers ?? 1, isolated: (t) => byName.get(t)?.isolate === true });
+  for (const u of units) {
+    const t = byName.get(u.leader)!;
+    const scaled = u.tasks.map((x) => workers[x]).filter((n): n is number => n !== undefined);
+    const n = scaled.length > 0 ? Math.max(...scaled) : u.workers;
     for (let i = 0; i < n; i++) {
       out.push({ id: taskProcessId(d.topology, t.name, i, d.version), kind: "task", topology: d.topology, task: t.name, instance: i, version: d.version, executable: t.executable.executable, sha256: t.executable.sha256, stop_timeout_ms: stop });
     }

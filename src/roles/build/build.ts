@@ -2,6 +2,7 @@ import { chmodSync, copyFileSync, existsSync, linkSync, mkdirSync, mkdtempSync, 
 import { tmpdir } from "node:os";
 import { join, relative, resolve } from "node:path";
 import type { BunPlugin } from "bun";
+import { workerUnits } from "../../core/project/workers.ts";
 import { chartFile, chartText, describeBuild, entrySource, planExecutables, type EmbeddedProject, type Manifest, type PlannedExecutable } from "../../core/build/plan.ts";
 import { TempestError, type Problem } from "../../core/errors.ts";
 import type { Project } from "../../core/project/model.ts";
@@ -97,6 +98,14 @@ export async function buildProject(opts: BuildOptions): Promise<BuildResult> {
       if (!digest || digest.ino !== st.ino) digest = { sha256: sha256File(target), ino: st.ino };
       files[exe.file] = { sha256: digest.sha256, size: st.size };
       progress(`  ${show(target)}  ${exe.role === "topology" ? `topology ${exe.topology}` : `task ${exe.task} of ${exe.topology}`}`);
+    }
+    // What to start: the topology, and one executable per fused worker (any task's would host the same worker).
+    for (const t of project.topologies) {
+      for (const u of workerUnits(t)) {
+        if (u.tasks.length === 1) continue;
+        const exe = plan.find((p) => p.role === "task" && p.topology === t.name && p.task === u.leader);
+        if (exe) progress(`  to run ${u.tasks.join(", ")} of ${t.name}: start ${exe.file} (${u.workers === 1 ? "one process" : `${u.workers} processes`}, a fused worker that hosts them all)`);
+      }
     }
     for (const t of project.topologies) {
       const chart = chartFile(t.name);

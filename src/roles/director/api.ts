@@ -170,7 +170,7 @@ export function createApi(deps: ApiDeps): (req: Request) => Promise<Response> {
         graph: t.graph,
         edges: t.edges,
         topology_executable: exe(t.executable),
-        tasks: m.tasks.filter((x) => x.topology === t.name).map((x) => ({ name: x.name, workers: x.workers, join: x.join, executable: exe(x.executable) })),
+        tasks: m.tasks.filter((x) => x.topology === t.name).map((x) => ({ name: x.name, workers: x.workers, join: x.join, executable: exe(x.executable), ...(x.isolate ? { isolate: true } : {}) })),
         timeout_ms: Number(body.timeouts?.[t.name]) || 30_000,
       };
       const existing = await store.deployment(d.topology, d.version);

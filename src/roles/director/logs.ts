@@ -66,7 +66,8 @@ function toLine(id: string, fields: string[]): LogLine {
 }
 
 function matches(l: LogLine, f: LogFilter): boolean {
-  if (f.task !== undefined && l.task !== f.task && !(f.task === "topology" && l.kind === "topology")) return false;
+  // A fused worker's process is named after its first task; its other tasks tag their lines.
+  if (f.task !== undefined && l.task !== f.task && !(f.task === "topology" && l.kind === "topology") && !l.line.startsWith(`[${f.task}#`)) return false;
   if (f.instance !== undefined && l.instance !== f.instance) return false;
   return true;
 }

@@ -11,6 +11,8 @@ export interface ServiceRecord {
   id: string;
   topology: string;
   task?: string;
+  /** Every task a fused worker hosts, `task` among them (absent: `task` alone). */
+  tasks?: string[];
   instance?: string;
   host: string;
   port?: number;

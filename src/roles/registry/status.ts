@@ -129,7 +129,7 @@ export function formatStatus(s: ClusterStatus, redisShown: string): string {
   lines.push(`services (${s.services.length}) in Redis at ${redisShown}:`);
   lines.push(`  ${"kind".padEnd(9)}${"topology".padEnd(14)}${"name".padEnd(16)}${"host:port".padEnd(24)}${"pid".padStart(8)}${"uptime".padStart(10)}${"heartbeat".padStart(12)}`);
   for (const v of s.services) {
-    const name = v.kind === "task" ? `${v.task}#${v.instance}` : "-";
+    const name = v.kind === "task" ? `${v.task}#${v.instance}${v.tasks ? ` (+${v.tasks.filter((t) => t !== v.task).join(",")})` : ""}` : "-";
     const addr = v.port ? `${v.host}:${v.port}` : v.host;
     lines.push(`  ${v.kind.padEnd(9)}${v.topology.padEnd(14)}${name.padEnd(16)}${addr.padEnd(24)}${String(v.pid).padStart(8)}${`${v.uptime_s.toFixed(0)}s`.padStart(10)}${`${v.heartbeat_age_s.toFixed(1)}s ago`.padStart(12)}`);
   }

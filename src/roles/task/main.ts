@@ -74,7 +74,7 @@ export async function runTaskRole(opts: TaskRoleOptions): Promise<number> {
   const registration = uri
     ? await register({
         uri,
-        record: { kind: "task", id: createKeys().taskId(topology.name, unit.leader, instance, advertisedHost(), process.pid), topology: topology.name, task: unit.leader, instance },
+        record: { kind: "task", id: createKeys().taskId(topology.name, info.name, instance, advertisedHost(), process.pid), topology: topology.name, task: info.name, instance, ...(unit.tasks.length > 1 ? { tasks: unit.tasks } : {}) },
         log,
         version: VERSION,
       })
