@@ -20,7 +20,8 @@ let redis: TestRedis;
 let project: string;
 beforeAll(async () => {
   redis = await startRedis();
-  project = tempProject(diamondFiles({ runtime: `[topology.y.source]\ntype = "redis-stream"\nuri = "${redis.url}"\nkey = "orders"\ngroup = "g"\n[topology.y.message]\ntimeout = 4000\n[topology.y.task.B]\nworkers = 2\n` }));
+  project = tempProject(diamondFiles({ runtime: `[topology.y.source]\ntype = "redis-stream"\nuri = "${redis.url}"\nkey = "orders"\ngroup = "g"\n[topology.y.message]\ntimeout = 4000\n[topology.y.task.B]\nworkers = 2\n` + ["A", "C", "D"].map((t) => `[topology.y.task.${t}]\nisolate = true\n`).join("") }));
+  // Every task in processes of its own (isolate), so the plan has one process per task instance to place.
   // Build once without the type check (slow on a loaded machine); deploy then finds it fresh.
   const built = await runTempest(["build", "--project", project, "--no-typecheck"], { timeoutMs: 120_000 });
   expect(built.code).toBe(0);

@@ -21,6 +21,19 @@ describe("processPlan", () => {
     const ids = processPlan(deployment("diamond", { A: 1, B: 2 })).map((p) => p.id);
     expect(ids).toEqual(["diamond@1.0.0", "diamond@1.0.0.A.0", "diamond@1.0.0.B.0", "diamond@1.0.0.B.1"]);
   });
+  test("tasks joined by an edge with the same workers share one process per instance; isolate and other counts get their own", () => {
+    const d = deployment("diamond", { A: 1, B: 2, C: 1, D: 1 });
+    d.edges = [["A", "B"], ["A", "C"], ["B", "D"], ["C", "D"]];
+    expect(processPlan(d).map((p) => p.id)).toEqual(["diamond@1.0.0", "diamond@1.0.0.A.0", "diamond@1.0.0.B.0", "diamond@1.0.0.B.1"]);
+    d.tasks.find((t) => t.name === "C")!.isolate = true;
+    // A and D now touch only through B (another count) and C (isolated): each alone.
+    expect(processPlan(d).map((p) => p.id)).toEqual(["diamond@1.0.0", "diamond@1.0.0.A.0", "diamond@1.0.0.B.0", "diamond@1.0.0.B.1", "diamond@1.0.0.C.0", "diamond@1.0.0.D.0"]);
+  });
+  test("a scale of any task of a fused worker scales the whole worker, with no other process changed", () => {
+    const d = deployment("diamond", { A: 1, B: 1, C: 1, D: 1 });
+    d.edges = [["A", "B"], ["A", "C"], ["B", "D"], ["C", "D"]];
+    expect(processPlan(d, { C: 3 }).map((p) => p.id)).toEqual(["diamond@1.0.0", "diamond@1.0.0.A.0", "diamond@1.0.0.A.1", "diamond@1.0.0.A.2"]);
+  });
   test("a stop may drain for the message timeout plus a margin", () => {
     expect(processPlan(deployment("d", { A: 1 }))[0]!.stop_timeout_ms).toBe(10_000);
   });

@@ -43,18 +43,33 @@ const QUEUED = 0;
 const LEASED = 1;
 const GONE = 2;
 
-/** Root states: RUNNING has an attempt in progress, BACKOFF waits for its retry time. */
-const RUNNING = 0;
-const BACKOFF = 1;
+/** A root runs an attempt unless it waits for its retry time (in the backoff heap). */
+function isRunning(r: Root): boolean {
+  return r.failures === null || !r.failures.waiting;
+}
 
+/**
+ * One delivery. Eight fields, not nine: Bun's objects grow from 72 to 104 bytes at the ninth,
+ * and a root in flight holds one (DESIGN.md §5: memory per root is bounded and measured), so
+ * the state and the position in its root share `bits`.
+ */
 class Delivery {
-  state = QUEUED;
+  private bits = QUEUED;
   session: Session | null = null;
   leasedAt = 0;
-  /** Lapsed leases of this delivery so far (carried over when it is requeued). */
-  lapses = 0;
-  /** Position in root.live (swap-remove keeps it O(1)). */
-  rootIdx = 0;
+  get state(): number {
+    return this.bits & 3;
+  }
+  set state(v: number) {
+    this.bits = (this.bits & ~3) | v;
+  }
+  /** Position in its root's live deliveries (swap-remove keeps it O(1)). */
+  get rootIdx(): number {
+    return this.bits >>> 2;
+  }
+  set rootIdx(i: number) {
+    this.bits = (i << 2) | (this.bits & 3);
+  }
   constructor(
     readonly id: number,
     readonly root: Root,
@@ -102,20 +117,43 @@ class UnitState {
   readonly tasks: TaskState[] = [];
 }
 
-class Root {
-  state = RUNNING;
+/** What a root keeps only when its topology resolves joins (a few topologies). */
+class RootJoins {
+  /** Outstanding deliveries per task index. */
+  readonly outstanding: Int32Array;
+  pending: number;
+  readonly resolved: Uint8Array;
+  /** Per join ordinal: outputs per parent position, created on the first output. */
+  readonly buf: Array<Array<Uint8Array[] | undefined> | undefined>;
+  constructor(taskCount: number, joinCount: number) {
+    this.outstanding = new Int32Array(taskCount);
+    this.pending = joinCount;
+    this.resolved = new Uint8Array(joinCount);
+    this.buf = new Array(joinCount).fill(undefined);
+  }
+}
+
+/** What a root keeps only once it has failed an attempt. */
+class RootFailures {
+  /** Waiting for its retry (in the backoff heap), not running an attempt. */
+  waiting = false;
   retries = 0;
-  records: AttemptRecord[] | null = null;
+  records: AttemptRecord[] = [];
   retryAt = 0;
   heapSeq = 0;
-  /** Outstanding (queued or leased) deliveries of the current attempt. */
-  live: Delivery[] = [];
-  /** Outstanding deliveries per task index; only kept when the topology has joins. */
-  readonly outstanding: Int32Array | null;
-  joinsPending: number;
-  readonly joinResolved: Uint8Array | null;
-  /** Per join ordinal: outputs per parent position, created on the first output. */
-  readonly joinBuf: Array<Array<Uint8Array[] | undefined> | undefined> | null;
+}
+
+/**
+ * A root message in flight. Kept small (DESIGN.md §5: memory per root is bounded and measured):
+ * its outstanding deliveries are one field while there is one (a fused worker's case), join and
+ * failure state exist only when needed.
+ */
+class Root {
+  /** Outstanding (queued or leased) deliveries of the current attempt: live0, then liveMore. */
+  live0: Delivery | null = null;
+  liveMore: Delivery[] | null = null;
+  readonly joins: RootJoins | null;
+  failures: RootFailures | null = null;
   constructor(
     readonly id: string,
     readonly payload: Uint8Array,
@@ -124,17 +162,32 @@ class Root {
     taskCount: number,
     joinCount: number,
   ) {
-    this.joinsPending = joinCount;
-    if (joinCount > 0) {
-      this.outstanding = new Int32Array(taskCount);
-      this.joinResolved = new Uint8Array(joinCount);
-      this.joinBuf = new Array(joinCount).fill(undefined);
-    } else {
-      this.outstanding = null;
-      this.joinResolved = null;
-      this.joinBuf = null;
-    }
+    this.joins = joinCount > 0 ? new RootJoins(taskCount, joinCount) : null;
   }
+}
+
+function liveCount(r: Root): number {
+  return r.live0 === null ? 0 : 1 + (r.liveMore?.length ?? 0);
+}
+
+function liveAt(r: Root, i: number): Delivery {
+  return i === 0 ? r.live0! : r.liveMore![i - 1]!;
+}
+
+function liveSet(r: Root, i: number, d: Delivery): void {
+  if (i === 0) r.live0 = d;
+  else r.liveMore![i - 1] = d;
+}
+
+function livePush(r: Root, d: Delivery): void {
+  d.rootIdx = liveCount(r);
+  if (r.live0 === null) r.live0 = d;
+  else (r.liveMore ??= []).push(d);
+}
+
+function liveClear(r: Root): void {
+  r.live0 = null;
+  r.liveMore = null;
 }
 
 /** Opaque pipeline state; create it with createPipeline and change it only through step. */
@@ -149,6 +202,8 @@ export class PipelineState {
   /** @internal min-heap of roots in backoff by (retryAt, heapSeq) */
   readonly backoff: Root[] = [];
   /** @internal */ readonly readAhead: number;
+  /** @internal lapsed leases per delivery, carried to its requeued successor (rare: kept off Delivery to keep it small) */
+  readonly lapses = new WeakMap<object, number>();
   /** @internal */ nextDelivery = 1;
   /** @internal */ nextHeapSeq = 0;
   /** @internal */ completed = 0;
@@ -299,7 +354,7 @@ export function _inspect(state: PipelineState) {
     sessions[s.name] = { task: s.unit.tasks[s.unit.tasks.length - 1]!.g.name, credits: s.credits, leases: s.leases.size };
   }
   let running = 0;
-  for (const r of state.roots.values()) if (r.state === RUNNING) running++;
+  for (const r of state.roots.values()) if (isRunning(r)) running++;
   return {
     roots: state.roots.size,
     running,
@@ -431,7 +486,7 @@ function onTick(st: PipelineState): void {
   // 1. Work past its deadline fails its root (before lapses, so it is not re-sent).
   if (timedOut !== null) {
     const reason = `timed out after ${timeoutMs} ms`;
-    for (const root of timedOut) if (root.state === RUNNING && st.roots.get(root.id) === root && root.live.some((d) => d.state === LEASED && now > d.leasedAt + timeoutMs)) failRoot(st, root, reason);
+    for (const root of timedOut) if (isRunning(root) && st.roots.get(root.id) === root && anyTimedOut(root, now, timeoutMs)) failRoot(st, root, reason);
   }
   // 2. Lapsed leases go back to the front of their queue with a new id. The old session keeps
   //    its credit spent: its handler may still be busy until it answers (stale).
@@ -440,15 +495,16 @@ function onTick(st: PipelineState): void {
     for (const [s, ds] of lapsed) {
       const held = ds.filter((d) => d.state === LEASED && d.session === s);
       for (const d of held) s.leases.delete(d.id);
-      const tooMany = held.filter((d) => d.lapses + 1 >= LAPSES_BEFORE_FAILING);
-      requeueFront(st, held.filter((d) => d.lapses + 1 < LAPSES_BEFORE_FAILING), true);
+      const lapses = (d: Delivery) => st.lapses.get(d) ?? 0;
+      const tooMany = held.filter((d) => lapses(d) + 1 >= LAPSES_BEFORE_FAILING);
+      requeueFront(st, held.filter((d) => lapses(d) + 1 < LAPSES_BEFORE_FAILING), true);
       for (const d of tooMany) {
         if (d.state !== LEASED) continue; // its root failed on an earlier one of them
         st.tasks[d.task]!.inflight--;
         d.state = GONE;
         d.session = null;
         removeLive(d.root, d);
-        if (st.roots.get(d.root.id) === d.root && d.root.state === RUNNING) failRoot(st, d.root, `${st.tasks[d.task]!.g.name}: held by ${LAPSES_BEFORE_FAILING} sessions in turn that went silent (no frame for ${leaseMs} ms)`);
+        if (st.roots.get(d.root.id) === d.root && isRunning(d.root)) failRoot(st, d.root, `${st.tasks[d.task]!.g.name}: held by ${LAPSES_BEFORE_FAILING} sessions in turn that went silent (no frame for ${leaseMs} ms)`);
       }
       touched.add(s.unit);
     }
@@ -457,18 +513,26 @@ function onTick(st: PipelineState): void {
 
   // 3. Roots whose backoff is over restart from the source payload.
   const heap = st.backoff;
-  while (heap.length > 0 && heap[0]!.retryAt <= now) {
+  while (heap.length > 0 && heap[0]!.failures!.retryAt <= now) {
     const root = heapPop(heap);
     root.attempt++;
     startAttempt(st, root);
   }
 }
 
+function anyTimedOut(root: Root, now: number, timeoutMs: number): boolean {
+  for (let i = 0, n = liveCount(root); i < n; i++) {
+    const d = liveAt(root, i);
+    if (d.state === LEASED && now > d.leasedAt + timeoutMs) return true;
+  }
+  return false;
+}
+
 // ---------------------------------------------------------------------------------------------
 // Roots
 
 function startAttempt(st: PipelineState, root: Root): void {
-  root.state = RUNNING;
+  if (root.failures !== null) root.failures.waiting = false;
   const g = st.graph;
   for (const r of g.roots) addDelivery(st, root, r, g.tasks[r]!.sourceEdge, root.payload);
   for (const r of g.roots) pump(st, st.units[g.tasks[r]!.unit]!);
@@ -486,7 +550,7 @@ function fanOut(st: PipelineState, root: Root, g: GraphTask, outputs: Uint8Array
   const jc = g.joinChildren;
   for (let c = 0; c < jc.length; c++) {
     const ord = jc[c]!;
-    const joinBuf = root.joinBuf!;
+    const joinBuf = root.joins!.buf;
     let buf = joinBuf[ord];
     if (buf === undefined) {
       buf = new Array(st.graph.joins[ord]!.parents.length).fill(undefined);
@@ -501,8 +565,9 @@ function fanOut(st: PipelineState, root: Root, g: GraphTask, outputs: Uint8Array
 
 /** Resolves the joins that can be resolved, then acks the root when nothing is left. */
 function settle(st: PipelineState, root: Root): void {
-  if (root.joinsPending > 0) resolveJoins(st, root);
-  if (root.live.length === 0 && root.joinsPending === 0) {
+  const joins = root.joins;
+  if (joins !== null && joins.pending > 0) resolveJoins(st, root, joins);
+  if (root.live0 === null && (joins === null || joins.pending === 0)) {
     st.out.push({ type: "ack", rootId: root.id, since: root.sourcedAt });
     st.roots.delete(root.id);
     st.completed++;
@@ -514,10 +579,10 @@ function settle(st: PipelineState, root: Root): void {
  * ancestors is resolved. Joins are visited in topological order, so one pass resolves a chain.
  * (A delivery that entered a fused worker at an ancestor covers what the worker runs after it.)
  */
-function resolveJoins(st: PipelineState, root: Root): void {
+function resolveJoins(st: PipelineState, root: Root, rj: RootJoins): void {
   const joins = st.graph.joins;
-  const resolved = root.joinResolved!;
-  const outstanding = root.outstanding!;
+  const resolved = rj.resolved;
+  const outstanding = rj.outstanding;
   for (let k = 0; k < joins.length; k++) {
     if (resolved[k] === 1) continue;
     const j = joins[k]!;
@@ -539,10 +604,10 @@ function resolveJoins(st: PipelineState, root: Root): void {
     }
     if (!ready) continue;
     resolved[k] = 1;
-    root.joinsPending--;
-    const buf = root.joinBuf![k];
+    rj.pending--;
+    const buf = rj.buf[k];
     if (buf === undefined) continue; // no parent produced anything: the branch ends here
-    root.joinBuf![k] = undefined;
+    rj.buf[k] = undefined;
     const parts: Array<[string, Uint8Array[]]> = j.parents.map((p, i) => [p, buf[i] ?? []]);
     const t = st.tasks[j.task]!;
     addDelivery(st, root, j.task, t.g.joinEdge, st.config.encodeJoin(parts));
@@ -552,9 +617,8 @@ function resolveJoins(st: PipelineState, root: Root): void {
 
 /** Fails the current attempt: drops its deliveries, records why, then schedules a retry or dead-letters. */
 function failRoot(st: PipelineState, root: Root, reason: string, where?: string): void {
-  const live = root.live;
-  for (let i = 0; i < live.length; i++) {
-    const d = live[i]!;
+  for (let i = 0, n = liveCount(root); i < n; i++) {
+    const d = liveAt(root, i);
     if (d.state === QUEUED) dropQueued(st, st.tasks[d.task]!, d);
     else if (d.state === LEASED) {
       // The session's credit stays spent until it answers; its answer is then stale.
@@ -564,30 +628,32 @@ function failRoot(st: PipelineState, root: Root, reason: string, where?: string)
       d.session = null;
     }
   }
-  root.live = [];
-  if (root.outstanding !== null) {
-    root.outstanding.fill(0);
-    root.joinResolved!.fill(0);
-    root.joinBuf!.fill(undefined);
-    root.joinsPending = st.graph.joins.length;
+  liveClear(root);
+  const rj = root.joins;
+  if (rj !== null) {
+    rj.outstanding.fill(0);
+    rj.resolved.fill(0);
+    rj.buf.fill(undefined);
+    rj.pending = st.graph.joins.length;
   }
-  (root.records ??= []).push(where ? { attempt: root.attempt, error: reason, at: st.now, where } : { attempt: root.attempt, error: reason, at: st.now });
+  const f = (root.failures ??= new RootFailures());
+  f.records.push(where ? { attempt: root.attempt, error: reason, at: st.now, where } : { attempt: root.attempt, error: reason, at: st.now });
   st.failed++;
   const cfg = st.config;
   if (root.attempt < cfg.retry + 1) {
-    root.retries++;
+    f.retries++;
     const b = cfg.backoff;
-    const delayMs = backoff(b, root.retries);
-    root.state = BACKOFF;
-    root.retryAt = st.now + delayMs;
-    root.heapSeq = st.nextHeapSeq++;
+    const delayMs = backoff(b, f.retries);
+    f.waiting = true;
+    f.retryAt = st.now + delayMs;
+    f.heapSeq = st.nextHeapSeq++;
     heapPush(st.backoff, root);
     st.retried++;
     st.out.push(where ? { type: "retry", rootId: root.id, attempt: root.attempt + 1, error: reason, delayMs, where } : { type: "retry", rootId: root.id, attempt: root.attempt + 1, error: reason, delayMs });
   } else {
     st.roots.delete(root.id);
     st.deadLettered++;
-    st.out.push({ type: "dead_letter", rootId: root.id, payload: root.payload, error: reason, attempts: root.records });
+    st.out.push({ type: "dead_letter", rootId: root.id, payload: root.payload, error: reason, attempts: f.records });
   }
 }
 
@@ -596,9 +662,8 @@ function failRoot(st: PipelineState, root: Root, reason: string, where?: string)
 
 function addDelivery(st: PipelineState, root: Root, task: number, edge: [string, string], payload: Uint8Array): void {
   const d = new Delivery(st.nextDelivery++, root, task, edge, payload);
-  d.rootIdx = root.live.length;
-  root.live.push(d);
-  if (root.outstanding !== null) root.outstanding[task]!++;
+  livePush(root, d);
+  if (root.joins !== null) root.joins.outstanding[task]!++;
   const t = st.tasks[task]!;
   t.queue.pushBack(d);
   t.queuedLive++;
@@ -607,15 +672,18 @@ function addDelivery(st: PipelineState, root: Root, task: number, edge: [string,
 
 /** Removes an answered (or given up) delivery from its root's outstanding set. */
 function removeLive(root: Root, d: Delivery): void {
-  const live = root.live;
   const i = d.rootIdx;
-  if (live[i] !== d) return; // not in this attempt (its root failed and restarted)
-  const last = live.pop()!;
+  const n = liveCount(root);
+  if (i >= n || liveAt(root, i) !== d) return; // not in this attempt (its root failed and restarted)
+  const lastIdx = n - 1;
+  const last = liveAt(root, lastIdx);
   if (last !== d) {
-    live[i] = last;
+    liveSet(root, i, last);
     last.rootIdx = i;
   }
-  if (root.outstanding !== null) root.outstanding[d.task]!--;
+  if (lastIdx === 0) root.live0 = null;
+  else root.liveMore!.pop();
+  if (root.joins !== null) root.joins.outstanding[d.task]!--;
 }
 
 /** Ends a lease (the caller answers it). */
@@ -639,9 +707,10 @@ function requeueFront(st: PipelineState, held: Delivery[], lapsed: boolean): voi
     old.state = GONE;
     old.session = null;
     const d = new Delivery(st.nextDelivery++, old.root, old.task, old.edge, old.payload);
-    d.lapses = old.lapses + (lapsed ? 1 : 0);
+    const before = st.lapses.get(old) ?? 0;
+    if (lapsed || before > 0) st.lapses.set(d, before + (lapsed ? 1 : 0));
     d.rootIdx = old.rootIdx;
-    old.root.live[old.rootIdx] = d;
+    liveSet(old.root, old.rootIdx, d);
     fresh[i] = d;
   }
   for (let i = fresh.length - 1; i >= 0; i--) {
@@ -730,7 +799,9 @@ function pump(st: PipelineState, u: UnitState): void {
 // Backoff heap: min by (retryAt, heapSeq)
 
 function before(a: Root, b: Root): boolean {
-  return a.retryAt < b.retryAt || (a.retryAt === b.retryAt && a.heapSeq < b.heapSeq);
+  const x = a.failures!;
+  const y = b.failures!;
+  return x.retryAt < y.retryAt || (x.retryAt === y.retryAt && x.heapSeq < y.heapSeq);
 }
 
 function heapPush(h: Root[], r: Root): void {
