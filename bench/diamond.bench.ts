@@ -1,7 +1,10 @@
 /**
- * Root messages per second through the diamond (A → B, C → D) in local mode, 4 task processes,
- * generator source, against a baseline measured in the same run: one-hop TCP round trips of
- * batched CBOR frames between two Bun processes (what every delivery costs at least).
+ * Root messages per second through the diamond (A → B, C → D) in local mode, generator source,
+ * against a baseline measured in the same run: one-hop TCP round trips of batched CBOR frames
+ * between two Bun processes (what every delivery costs at least). Two cases: the default (the
+ * four tasks in one fused worker) and every task in processes of its own (`isolate = true`:
+ * what batching alone buys). With OLD_TEMPEST=<an older build of tempest>, the isolated case
+ * runs on it too, in the same run (it ignores `isolate`).
  *
  *   npm run build && npx bun bench/diamond.bench.ts        (BENCH_COUNT=100000 by default)
  */
@@ -49,7 +52,7 @@ async function baseline(n: number): Promise<number> {
   }
 }
 
-async function diamond(n: number): Promise<{ rate: number; summary: string }> {
+async function diamond(n: number, opts: { isolate?: boolean; binary?: string } = {}): Promise<{ rate: number; summary: string }> {
   const dir = mkdtempSync(join(tmpdir(), "tempest-bench-"));
   try {
     const task = `import { defineTask } from "tempest";\nexport default defineTask({ handle(msg) { return msg; } });\n`;
@@ -58,14 +61,15 @@ async function diamond(n: number): Promise<{ rate: number; summary: string }> {
       "p.toml": `[project]\nname = "bench"\n\n[[topology]]\nname = "diamond"\ngraph = "A --> B; A --> C; B --> D; C --> D;"\n` +
         ["A", "B", "C", "D"].map((t) => `[[topology.task]]\nname = "${t}"\ntype = "t.ts"\n`).join(""),
       "t.ts": task,
-      "Runtime.toml": `[topology.diamond.source]\ntype = "generator"\ncount = ${n}\nsize = 64\n`,
+      "Runtime.toml": `[topology.diamond.source]\ntype = "generator"\ncount = ${n}\nsize = 64\n` +
+        (opts.isolate ? ["A", "B", "C", "D"].map((t) => `\n[topology.diamond.task.${t}]\nisolate = true\n`).join("") : ""),
     };
     for (const [f, text] of Object.entries(files)) {
       mkdirSync(join(dir, f, ".."), { recursive: true });
       writeFileSync(join(dir, f), text);
     }
     const t0 = performance.now();
-    const r = Bun.spawnSync([TEMPEST, "run", "diamond"], { cwd: dir, stderr: "pipe" });
+    const r = Bun.spawnSync([opts.binary ?? TEMPEST, "run", "diamond"], { cwd: dir, stderr: "pipe" });
     const wall = (performance.now() - t0) / 1000;
     const out = r.stdout.toString();
     const m = /\((\d+) messages\/s\)/.exec(out);
@@ -77,7 +81,12 @@ async function diamond(n: number): Promise<{ rate: number; summary: string }> {
 }
 
 const base = await baseline(COUNT);
-const d = await diamond(COUNT);
-console.log(d.summary);
+const fused = await diamond(COUNT);
+const isolated = await diamond(COUNT, { isolate: true });
+const old = process.env.OLD_TEMPEST ? await diamond(COUNT, { binary: process.env.OLD_TEMPEST }) : null;
+console.log(fused.summary);
+const x = (r: number) => `${(r / base).toFixed(3)} x baseline`;
 console.log(`baseline: one-hop TCP round trips, batched CBOR frames: ${Math.round(base)}/s`);
-console.log(`diamond, ${COUNT} root messages, 4 task processes:   ${d.rate}/s  (${(d.rate / base).toFixed(3)} x baseline; each root = 4 deliveries)`);
+console.log(`diamond, ${COUNT} roots, one fused worker (the default):     ${fused.rate}/s  (${x(fused.rate)}; one delivery per root)`);
+console.log(`diamond, ${COUNT} roots, every task isolated (4 processes):  ${isolated.rate}/s  (${x(isolated.rate)}; 4 deliveries per root)`);
+if (old) console.log(`diamond, ${COUNT} roots, ${process.env.OLD_TEMPEST} (one process per task): ${old.rate}/s  (${x(old.rate)}); isolated now / then: ${(isolated.rate / old.rate).toFixed(2)}`);

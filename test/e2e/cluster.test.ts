@@ -145,7 +145,9 @@ export default defineTask({ async handle(_msg, ctx) {
   await redis.send("INCR", [${JSON.stringify(o.calls)}]);
 } });
 `,
-    "Runtime.toml": `[topology.${o.topology}.source]\ntype = "redis-stream"\nuri = "${o.redisUrl}"\nkey = "${o.key}"\ngroup = "${o.topology}"\nclaim_idle_ms = ${CLAIM_IDLE_MS}\n\n[topology.${o.topology}.message]\ntimeout = ${MESSAGE_TIMEOUT_MS}\n${(o.tasks ?? ["B"]).includes("B") ? `\n[topology.${o.topology}.task.B]\nworkers = ${o.workersB}\n` : ""}`,
+    "Runtime.toml": `[topology.${o.topology}.source]\ntype = "redis-stream"\nuri = "${o.redisUrl}"\nkey = "${o.key}"\ngroup = "${o.topology}"\nclaim_idle_ms = ${CLAIM_IDLE_MS}\n\n[topology.${o.topology}.message]\ntimeout = ${MESSAGE_TIMEOUT_MS}\n` +
+      // Every task in processes of its own (isolate): these scenarios place, move and kill one process per task instance.
+      (o.tasks ?? ["A", "B", "C", "D"]).map((t) => `\n[topology.${o.topology}.task.${t}]\n${t === "B" ? `workers = ${o.workersB}\n` : ""}isolate = true\n`).join(""),
   };
 }
 

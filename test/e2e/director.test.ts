@@ -109,6 +109,17 @@ describe("tempest director", () => {
     expect(after.every((x) => (x?.generation ?? 0) > gen)).toBe(true);
   }, 120_000);
 
+  test("a fused topology is placed as one process per worker instance: A, C and D share one, B (workers = 2) has its own", async () => {
+    const fused = tempProject(diamondFiles({ runtime: `[topology.y.source]\ntype = "redis-stream"\nuri = "${redis.url}"\nkey = "orders"\ngroup = "g"\n[topology.y.task.B]\nworkers = 2\n` }));
+    expect((await runTempest(["build", "--project", fused, "--no-typecheck"], { timeoutMs: 120_000 })).code).toBe(0);
+    const d = await startDirector();
+    expect((await cli(d, ["deploy", "--project", fused])).code).toBe(0);
+    await fakeAgent(d.prefix, "a1", 8);
+    expect((await cli(d, ["start", "y", "--no-wait"])).code).toBe(0);
+    const doc = await waitFor(async () => ((await assignment(d.prefix, "a1"))?.processes.length === 4 ? assignment(d.prefix, "a1") : null), "a1 to get the four processes", 15_000);
+    expect(doc!.processes.map((p) => p.id).sort()).toEqual(["y@0.0.0", "y@0.0.0.A.0", "y@0.0.0.B.0", "y@0.0.0.B.1"]);
+  }, 150_000);
+
   test("an agent whose heartbeat expires loses its processes to the others", async () => {
     const d = await startDirector();
     expect((await cli(d, ["deploy", "--project", project])).code).toBe(0);

@@ -60,7 +60,9 @@ export default defineTask({ async handle(_msg, ctx) {
   await redis.send("INCR", [${JSON.stringify(`${prefix}:calls`)}]);
 } });
 `,
-    "Runtime.toml": `[stats]\nstatsd = "127.0.0.1:${statsdPort}"\n\n[topology.${TOPOLOGY}.source]\ntype = "redis-stream"\nuri = "${redis.url}"\nkey = "${key}"\ngroup = "g"\nclaim_idle_ms = 3000\n\n[topology.${TOPOLOGY}.message]\ntimeout = 5000\n`,
+    "Runtime.toml": `[stats]\nstatsd = "127.0.0.1:${statsdPort}"\n\n[topology.${TOPOLOGY}.source]\ntype = "redis-stream"\nuri = "${redis.url}"\nkey = "${key}"\ngroup = "g"\nclaim_idle_ms = 3000\n\n[topology.${TOPOLOGY}.message]\ntimeout = 5000\n` +
+      // One process per task instance, so /metrics, scale and reload are seen per task process.
+      ["A", "B", "C", "D"].map((t) => `\n[topology.${TOPOLOGY}.task.${t}]\nisolate = true\n`).join(""),
   };
 }
 
@@ -309,7 +311,7 @@ describe("the dashboard with a topology of 50 tasks × 2 instances", () => {
     // A deployed, running chain T0 → … → T49 with 2 instances each, and agents reporting all of them running.
     const tasks = Array.from({ length: 50 }, (_, i) => `T${i}`);
     const exe = { executable: "big-x-1", sha256: "f".repeat(64), size: 1 };
-    const d = { topology: "big", version: "1", project: "big", deployed_at: Date.now(), graph: "", edges: tasks.slice(1).map((t, i) => [tasks[i]!, t] as [string, string]), topology_executable: exe, tasks: tasks.map((name) => ({ name, workers: 2, join: "union" as const, executable: exe })), timeout_ms: 1000 };
+    const d = { topology: "big", version: "1", project: "big", deployed_at: Date.now(), graph: "", edges: tasks.slice(1).map((t, i) => [tasks[i]!, t] as [string, string]), topology_executable: exe, tasks: tasks.map((name) => ({ name, workers: 2, join: "union" as const, executable: exe, isolate: true })), timeout_ms: 1000 };
     await store.putDeployment(d);
     await store.putTopologyState({ name: "big", version: "1", desired: "running", changed_at: Date.now() });
     const plan = processPlan(d);
