@@ -319,6 +319,10 @@ class TopologyService {
       case "task":
         this.onTaskFrame(peer, frame);
         return peer;
+      default: {
+        const never: never = peer;
+        return never;
+      }
     }
   }
 
@@ -440,6 +444,10 @@ class TopologyService {
         return;
       case "hello":
         throw new Error("a second hello on the same connection");
+      default: {
+        const never: never = msg;
+        void never;
+      }
     }
   }
 
