@@ -3,10 +3,11 @@ import { createServer, type Server, type Socket } from "node:net";
 import { DEFAULT_MAX_FRAME, cborJoinMap, isCodecError } from "../../codec/index.ts";
 import { TempestError } from "../../core/errors.ts";
 import { isLoopback, newNonce, verifyProof } from "../../core/auth.ts";
-import { capacity, createPipeline, isIdle, stats, step, tasksWithoutSession, type AttemptRecord, type Effect, type PipelineState, type PipelineStats } from "../../core/pipeline/index.ts";
+import { capacity, createPipeline, inflightRoots, stats, step, tasksWithoutSession, type AttemptRecord, type Effect, type PipelineState, type PipelineStats } from "../../core/pipeline/index.ts";
 import type { Topology } from "../../core/project/model.ts";
 import { taskSpecs } from "../../core/project/specs.ts";
 import { unitOf, workerUnits, type WorkerUnit } from "../../core/project/workers.ts";
+import { awaitsFirstDelivery, initialLifecycle, isDone, isStopping, next as nextLifecycle, readsSource, type Lifecycle, type LifecycleEvent } from "../../core/topology/index.ts";
 import type { Source } from "../../core/sources/types.ts";
 import { Histogram, bucketMs } from "../../core/stats/histogram.ts";
 import { EDGE_JOIN, EDGE_SOURCE, HandshakeRefused, PROTOCOL_VERSION, type Answers, type DeliverItem, type RejectCode, parseControlToTopology, parseHello, parseTaskToTopology } from "../../protocol/topology-task.ts";
@@ -114,20 +115,19 @@ class TopologyService {
   readonly instanceId = process.env.TEMPEST_TOPOLOGY_INSTANCE || randomBytes(6).toString("hex");
   private read = 0;
   private deadLetteredAtSource = 0;
-  /** Throughput is measured from the first delivery: start-up (tasks connecting) is not work. */
-  private startedAt = clock();
-  private delivering = false;
+  /**
+   * Starting, running, draining, finishing, done (core/topology/lifecycle.ts), changed only by
+   * `transition`. Throughput is measured from its `since`: start-up (tasks connecting) is not work.
+   */
+  private lifecycle: Lifecycle = initialLifecycle(clock());
+  /** A source poll loop is running: a guard against a second one, not a state (see lifecycle.ts). */
   private pumping = false;
-  private stopping = false;
-  private stopDeadline = Infinity;
-  private pendingWrites = 0;
   private ackBatch: string[] = [];
   private ackTimer?: ReturnType<typeof setTimeout>;
   private timers: ReturnType<typeof setInterval>[] = [];
   private sourceError?: string;
   private resolveFinished!: (s: TopologySummary) => void;
   private readonly finished = new Promise<TopologySummary>((r) => (this.resolveFinished = r));
-  private done = false;
   private readonly heartbeatMs: number;
   private readonly pendingByIp = new Map<string, number>();
   private pendingCount = 0;
@@ -205,7 +205,7 @@ class TopologyService {
       complete: this.complete,
       recentErrors: this.recentErrors,
       lag: this.opts.source.health().lag,
-      startedAt: this.startedAt,
+      startedAt: this.lifecycle.since,
       now: clock(),
       sessions: this.sessions.size,
       exhausted: this.opts.source.exhausted(),
@@ -231,8 +231,8 @@ class TopologyService {
     const ip = socket.remoteAddress ?? "?";
     const addr = `${ip}:${socket.remotePort}`;
     const fromIp = this.pendingByIp.get(ip) ?? 0;
-    if (this.done || fromIp >= MAX_PENDING_PER_ADDRESS || this.pendingCount >= MAX_PENDING) {
-      this.refused(addr, this.done ? "the topology has finished" : fromIp >= MAX_PENDING_PER_ADDRESS ? `${MAX_PENDING_PER_ADDRESS} connections from ${ip} are already waiting to say hello` : `${MAX_PENDING} connections are already waiting to say hello`);
+    if (isDone(this.lifecycle) || fromIp >= MAX_PENDING_PER_ADDRESS || this.pendingCount >= MAX_PENDING) {
+      this.refused(addr, isDone(this.lifecycle) ? "the topology has finished" : fromIp >= MAX_PENDING_PER_ADDRESS ? `${MAX_PENDING_PER_ADDRESS} connections from ${ip} are already waiting to say hello` : `${MAX_PENDING} connections are already waiting to say hello`);
       socket.on("error", () => {});
       socket.destroy();
       return;
@@ -266,7 +266,7 @@ class TopologyService {
       if (current.kind === "task") {
         this.sessions.delete(current.session);
         this.run(step(this.pipeline, { type: "session_closed", session: current.session }, clock()));
-        if (!this.done) this.opts.log.info(`task ${current.task}#${current.instance} left (session ${current.session})`);
+        if (!isDone(this.lifecycle)) this.opts.log.info(`task ${current.task}#${current.instance} left (session ${current.session})`);
         this.afterEvents();
       }
     });
@@ -319,6 +319,10 @@ class TopologyService {
       case "task":
         this.onTaskFrame(peer, frame);
         return peer;
+      default: {
+        const never: never = peer;
+        return never;
+      }
     }
   }
 
@@ -341,7 +345,7 @@ class TopologyService {
       return next;
     }
     const unit = this.checkTaskHello(hello);
-    if (this.stopping) throw new HandshakeRefused("stopping", "the topology is stopping");
+    if (isStopping(this.lifecycle)) throw new HandshakeRefused("stopping", "the topology is stopping");
     const next: Peer & { kind: "task" } = { kind: "task", conn: peer.conn, addr: peer.addr, session, task: hello.task, instance: hello.instance, unit, outbox: null };
     this.peers.add(next);
     this.sessions.set(session, next);
@@ -440,6 +444,10 @@ class TopologyService {
         return;
       case "hello":
         throw new Error("a second hello on the same connection");
+      default: {
+        const never: never = msg;
+        void never;
+      }
     }
   }
 
@@ -471,10 +479,7 @@ class TopologyService {
             (oversized ??= []).push(e);
             break;
           }
-          if (!this.delivering) {
-            this.delivering = true;
-            this.startedAt = clock();
-          }
+          if (awaitsFirstDelivery(this.lifecycle)) this.transition({ type: "first_delivery" });
           const peer = this.sessions.get(e.session);
           if (peer) this.outbox(peer).push([e.delivery, e.rootId, this.edgeIndex(e.edge[0]), this.taskIndex.get(e.edge[1])!, e.attempt, e.payload]);
           break;
@@ -563,7 +568,7 @@ class TopologyService {
       }
       let m = this.missingSince.get(u.leader);
       if (!m) this.missingSince.set(u.leader, (m = { since: now, said: false }));
-      if (m.said || now - m.since < WAIT_SAID_AFTER_MS || this.stopping) continue;
+      if (m.said || now - m.since < WAIT_SAID_AFTER_MS || isStopping(this.lifecycle)) continue;
       m.said = true;
       const root = this.opts.topology.dag.tasks.filter((x) => !this.opts.topology.dag.edges.some(([, to]) => to === x)).some((x) => u.tasks.includes(x));
       this.opts.log.warn(`waiting for task ${describeUnit(u)} to connect${root ? ": nothing is read from the source until it does" : ": its messages wait for it"} (waiting is not failing: they are not timed out)`);
@@ -576,7 +581,7 @@ class TopologyService {
   }
 
   private writeDeadLetter(id: string, payload: Uint8Array | string, error: string, attempts: AttemptRecord[]): void {
-    this.pendingWrites++;
+    this.transition({ type: "write_started" });
     // The pipeline's clock is wall-clock ms; letters carry ISO times like their own `at`.
     const records = attempts.map((a) => ({ attempt: a.attempt, error: a.error, at: new Date(a.at).toISOString(), ...(a.where ? { where: a.where } : {}) }));
     this.opts.source
@@ -584,7 +589,7 @@ class TopologyService {
       .then(() => this.opts.source.ack([id]))
       .catch((e) => this.opts.log.error(`could not write dead letter for ${id}: ${(e as Error).message}; it stays unacked at the source`))
       .finally(() => {
-        this.pendingWrites--;
+        this.transition({ type: "write_settled" });
         this.afterEvents();
       });
   }
@@ -608,10 +613,10 @@ class TopologyService {
   }
 
   private async pump(): Promise<void> {
-    if (this.pumping || this.stopping || this.done) return;
+    if (this.pumping || !readsSource(this.lifecycle)) return;
     this.pumping = true;
     try {
-      while (!this.stopping && !this.opts.source.exhausted()) {
+      while (readsSource(this.lifecycle) && !this.opts.source.exhausted()) {
         const room = capacity(this.pipeline);
         if (room <= 0) break;
         const { messages, rejects } = await this.opts.source.poll(Math.min(room, POLL_BATCH));
@@ -646,11 +651,8 @@ class TopologyService {
     const now = clock();
     this.run(step(this.pipeline, { type: "tick" }, now));
     this.noteMissingWorkers(now);
-    if (this.stopping && now > this.stopDeadline && !this.done) {
-      this.opts.log.warn(`stopping with ${stats(this.pipeline).roots.inflight} message(s) unfinished; they stay unacked at the source`);
-      this.finish();
-      return;
-    }
+    // Past a stop's deadline: done, with what is unfinished left at the source.
+    if (this.transition({ type: "tick", inflight: inflightRoots(this.pipeline) }, now) && isDone(this.lifecycle)) return;
     this.afterEvents();
   }
 
@@ -666,34 +668,34 @@ class TopologyService {
     }
   }
 
+  /** Whether the work is over: the lifecycle decides from these facts (done, finishing, or not yet). */
   private checkFinished(): void {
-    if (this.done || this.pumping || this.pendingWrites > 0) return;
-    if (this.stopping && this.sessions.size === 0 && !isIdle(this.pipeline)) {
-      // Nobody is left to finish them: waiting for the drain deadline would only delay the exit.
-      this.opts.log.warn(`stopping with ${stats(this.pipeline).roots.inflight} message(s) unfinished and no task connected; they stay unacked at the source`);
-      this.finish();
-      return;
-    }
-    if (!isIdle(this.pipeline)) return;
-    if (this.stopping || this.opts.source.exhausted()) this.finish();
+    this.transition({ type: "check", polling: this.pumping, sessions: this.sessions.size, inflight: inflightRoots(this.pipeline), exhausted: this.opts.source.exhausted() });
   }
 
   private stop(reason: string, opts: { drain?: boolean } = {}): Promise<TopologySummary> {
-    if (this.done) return this.finished;
     const drain = opts.drain !== false;
-    if (!this.stopping || !drain) {
-      const inflight = stats(this.pipeline).roots.inflight;
-      this.opts.log.info(drain ? `stopping (${reason}): no new messages; finishing ${inflight} in flight` : `stopping (${reason}): no new messages; ${inflight} in flight stay at the source`);
-      this.stopping = true;
-      this.stopDeadline = Math.min(this.stopDeadline, clock() + (drain ? (this.opts.drainMs ?? this.opts.topology.runtime.message.timeout + 1000) : 0));
-      this.checkFinished();
-    }
+    const drainMs = this.opts.drainMs ?? this.opts.topology.runtime.message.timeout + 1000;
+    if (this.transition({ type: "stop_requested", reason, drain, drainMs, inflight: inflightRoots(this.pipeline) })) this.checkFinished();
     return this.finished;
   }
 
+  /**
+   * The one place the lifecycle changes (core/topology/lifecycle.ts): it says what the change
+   * says, and entering `done` finishes. True when something changed.
+   */
+  private transition(event: LifecycleEvent, now = clock()): boolean {
+    const before = this.lifecycle;
+    const { state, log } = nextLifecycle(before, event, now);
+    if (state === before) return false;
+    this.lifecycle = state;
+    if (log) this.opts.log[log.level](log.text);
+    if (state.state === "done") this.finish();
+    return true;
+  }
+
+  /** Carries out `done`: once, from `transition`. */
   private finish(): void {
-    if (this.done) return;
-    this.done = true;
     this.flushAcks(); // before the source closes
     for (const t of this.timers) clearInterval(t);
     for (const peer of this.peers) {
