@@ -15,12 +15,12 @@ describe("the topology and task roles, started by hand", () => {
     const dir = endless();
     const topo = startTempest(["topology", "y", "--port", "0"], { cwd: dir });
     const port = Number((await topo.waitForStderr(/listening on 127\.0\.0\.1:(\d+)/))[1]);
+    // Each `tempest task y <X>` is a worker hosting A, B, C and D (one fused worker): four sessions.
     for (const t of ["A", "B", "C", "D"]) startTempest(["task", "y", t, "--connect", `127.0.0.1:${port}`, "--instance", "1"], { cwd: dir });
-    await topo.waitForStderr(/task D#1 joined/);
     const stats = await waitFor(async () => {
       const s = await controlRequest("127.0.0.1", port, "stats_request");
-      return s && s.completed > 20 ? s : undefined;
-    }, "20 messages to complete");
+      return s && s.completed > 20 && s.sessions === 4 ? s : undefined;
+    }, "20 messages to complete with all four workers joined");
     expect(stats.topology).toBe("y");
     expect(stats.source).toBe("generator");
     expect(stats.sessions).toBe(4);
@@ -113,7 +113,10 @@ describe("TEMPEST_TOKEN (DESIGN.md §11)", () => {
     const port = Number((await topo.waitForStderr(/listening on 127\.0\.0\.1:(\d+)/))[1]);
     for (const t of ["A", "B", "C", "D"]) startTempest(["task", "y", t, "--connect", `127.0.0.1:${port}`], { cwd: dir, env: token });
     const intruder = startTempest(["task", "y", "A", "--connect", `127.0.0.1:${port}`, "--instance", "x"], { cwd: dir, env: { TEMPEST_TOKEN: "wrong" } });
-    await waitFor(async () => ((await controlRequest("127.0.0.1", port, "stats_request", 5_000, token.TEMPEST_TOKEN))?.completed ?? 0) > 10, "messages to flow");
+    await waitFor(async () => {
+      const st = await controlRequest("127.0.0.1", port, "stats_request", 5_000, token.TEMPEST_TOKEN);
+      return (st?.completed ?? 0) > 10 && st?.sessions === 4;
+    }, "messages to flow with the four workers that know the token");
     await intruder.waitForStderr(/the topology refused this task: authentication failed.*\(is TEMPEST_TOKEN the same as the topology's\?\); retrying/).catch((e) => { console.error("INTRUDER", intruder.stderr(), "TOPO", topo.stderr()); throw e; });
     expect(topo.stderr()).toMatch(/closing connection from 127\.0\.0\.1:\d+: authentication failed/);
     expect(topo.stderr()).not.toContain("s3cret-token");
