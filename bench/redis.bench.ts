@@ -101,7 +101,7 @@ try {
   const raw = await rawCeiling(await fill("raw"));
   const tempest = await throughTempest(await fill("tempest"));
   console.log(`raw ceiling (XREADGROUP → 4 handlers inline → XACK, one process): ${Math.round(raw)} entries/s`);
-  console.log(`tempest diamond, redis-stream source, 4 task processes:          ${Math.round(tempest)} entries/s  (${(tempest / raw).toFixed(2)} x raw)`);
+  console.log(`tempest diamond, redis-stream, default settings:                ${Math.round(tempest)} entries/s  (${(tempest / raw).toFixed(2)} x raw)`);
 } finally {
   await server.stop();
 }

@@ -36,7 +36,7 @@ const NO_STEP: Effect[] = Object.freeze([]) as unknown as Effect[];
 
 /** A delivery whose lease lapsed this many times (its sessions went silent holding it) fails its root. */
 export const LAPSES_BEFORE_FAILING = 3;
-const DEFAULT_READ_AHEAD = 256;
+const DEFAULT_READ_AHEAD = 64;
 
 /** Delivery states. A delivery that is answered, requeued (replaced) or dropped becomes GONE. */
 const QUEUED = 0;

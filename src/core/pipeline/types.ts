@@ -31,7 +31,7 @@ export interface PipelineConfig {
   maxPending: number;
   /**
    * Source messages read ahead of what the root tasks' sessions can take right now, so work is
-   * at hand when credits come back (default 256). The source is read only as fast as tasks take
+   * at hand when credits come back (default 64). The source is read only as fast as tasks take
    * work: never more than their free credits plus this, and nothing while no session is open.
    */
   readAhead?: number;

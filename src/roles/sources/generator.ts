@@ -6,6 +6,9 @@ import type { DeadLetterFile } from "./dead-letter-file.ts";
  * Synthetic messages `{ seq, data }` for demos and benchmarks: `count` of them (0 = endless),
  * `data` of `size` bytes, at most `rate` per second (0 = as fast as the pipeline takes them).
  */
+/** The longest a rate-limited poll waits for its next message. */
+const MAX_WAIT_MS = 50;
+
 export class GeneratorSource implements Source {
   readonly type = "generator";
   private seq = 0;
@@ -24,6 +27,12 @@ export class GeneratorSource implements Source {
     if (this.opts.count > 0) n = Math.min(n, this.opts.count - this.seq);
     if (this.opts.rate > 0) {
       if (this.startedAt === 0) this.startedAt = Date.now();
+      // Like a blocking read: wait (briefly) for the next message to be due rather than answer
+      // nothing, so messages go out as they come due instead of in bursts at the next poll.
+      const dueIn = (this.seq / this.opts.rate) * 1000 - (Date.now() - this.startedAt);
+      // (Under a millisecond a timer would sleep longer than asked: let I/O run, then look again.)
+      if (n > 0 && dueIn >= 1) await Bun.sleep(Math.min(dueIn, MAX_WAIT_MS));
+      else if (n > 0 && dueIn > 0) await new Promise<void>((r) => setImmediate(r));
       const allowed = Math.floor(((Date.now() - this.startedAt) / 1000) * this.opts.rate) + 1;
       n = Math.min(n, Math.max(0, allowed - this.seq));
     }
