@@ -147,6 +147,8 @@ class TopologyService {
       backoff: { initialMs: 100, maxMs: 10_000, factor: 2 },
       leaseMs: runtime.message.lease,
       units: this.units.map((u) => u.tasks),
+      // A network source answers a read a round trip later: read further ahead of the credits.
+      readAhead: opts.source.type === "redis-stream" ? 256 : 64,
       encodeJoin: cborJoinMap,
     });
     this.taskNames = t.dag.tasks.slice();
