@@ -128,4 +128,4 @@ try {
 const tempest = await runDiamond({ count: TEMPEST_COUNT, join: "all", handlers });
 console.log(tempest.line);
 console.log(`BullMQ Flows diamond, ${BULLMQ_COUNT} roots, 4 Workers x concurrency ${CONCURRENCY}, one process: ${Math.round(bullmq)} roots/s`);
-console.log(`Tempest diamond (join = "all"), ${TEMPEST_COUNT} roots, 4 task processes:      ${tempest.rate} roots/s  (${(tempest.rate / bullmq).toFixed(2)} x BullMQ)`);
+console.log(`Tempest diamond (join = "all"), default settings, ${TEMPEST_COUNT} roots:      ${tempest.rate} roots/s  (${(tempest.rate / bullmq).toFixed(2)} x BullMQ)`);
