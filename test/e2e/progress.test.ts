@@ -25,7 +25,7 @@ function generatorProject(count: number): string {
     ...diamondFiles({
       tasks: { D: `import { defineTask } from "tempest";
 let n = 0;
-export default defineTask({ handle(msg) { if (++n % 1000 === 0) console.log("D saw " + n); } });
+export default defineTask({ handle(msg, ctx) { if (++n % 1000 === 0) ctx.log.info("D saw " + n); } });
 ` },
     }),
     "Runtime.toml": `[topology.y.source]\ntype = "generator"\ncount = ${count}\nrate = 500\n`,
