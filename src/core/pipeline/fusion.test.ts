@@ -1,7 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import { fuse, groupTasks } from "./fusion.ts";
 import { createPipeline, isIdle, step } from "./pipeline.ts";
-import { tasksFrom } from "./_testkit.ts";
+import { mulberry32, tasksFrom } from "./_testkit.ts";
 import type { Effect, TaskSpec } from "./types.ts";
 import { UnitRun } from "./unit-run.ts";
 
@@ -42,17 +42,6 @@ describe("fuse", () => {
 });
 
 // ---- property: for any DAG and any grouping, the handler calls are those of one process per task
-
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function hash(s: string): number {
   let h = 2166136261;

@@ -12,19 +12,8 @@
  */
 import { expect, test } from "bun:test";
 import { LAPSES_BEFORE_FAILING, _inspect, capacity, createPipeline, isIdle, stats, step, type PipelineState } from "./pipeline.ts";
-import { bytes, testEncodeJoin, text } from "./_testkit.ts";
+import { bytes, mulberry32, testEncodeJoin, text } from "./_testkit.ts";
 import type { Effect, Event, PipelineConfig, TaskSpec } from "./types.ts";
-
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 class Check extends Error {}
 function check(cond: boolean, msg: string | (() => string)): asserts cond {
