@@ -4,29 +4,14 @@
  * the work times out, and a killed fused worker loses nothing.
  */
 import { afterAll, afterEach, describe, expect, test } from "bun:test";
-import { existsSync, readFileSync } from "node:fs";
-import { join } from "node:path";
-import { diamondFiles } from "../helpers/projects.ts";
+import { readFileSync } from "node:fs";
+import { diamondFiles, D_RECORDS, idsAtD } from "../helpers/projects.ts";
 import { childPids, startTempest, stopAll } from "../helpers/process.ts";
 import { cleanupTempDirs, runTempest, tasksJoined, tempProject, waitFor } from "../helpers/tempest.ts";
 
 afterEach(stopAll);
 afterAll(cleanupTempDirs);
 
-/** D writes every id it sees, one per line. */
-const D_RECORDS = `import { defineTask } from "tempest";
-import { appendFileSync, mkdirSync } from "node:fs";
-mkdirSync("out", { recursive: true });
-export default defineTask({ handle(msg, ctx) { appendFileSync("out/d.txt", ctx.msgId + "\\n"); } });
-`;
-
-function seenByD(dir: string): Map<string, number> {
-  const file = join(dir, "out/d.txt");
-  const counts = new Map<string, number>();
-  if (!existsSync(file)) return counts;
-  for (const id of readFileSync(file, "utf8").split("\n").filter(Boolean)) counts.set(id, (counts.get(id) ?? 0) + 1);
-  return counts;
-}
 
 function summaryOf(stdout: string): { read: number; completed: number; retried: number; dead: number } {
   const m = /read (\d+), completed (\d+), retried (\d+), dead-lettered (\d+)/.exec(stdout);
@@ -66,7 +51,7 @@ describe("waiting is not failing", () => {
     expect(s.completed).toBe(s.read);
     expect(s.completed).toBeGreaterThan(100);
     // Each completed root reached D twice (through B and C), none more.
-    const seen = seenByD(dir);
+    const seen = idsAtD(dir);
     expect(seen.size).toBe(s.completed);
     expect([...seen.values()].every((n) => n === 2)).toBe(true);
     expect(run.stderr()).not.toMatch(/failed, retrying|timed out/);
@@ -83,7 +68,7 @@ describe("waiting is not failing", () => {
     expect(s).toEqual({ read: 200, completed: 200, retried: 0, dead: 0 });
     expect(r.stderr.match(/waiting for task `A`/g)?.length).toBe(1);
     expect(r.stderr).toMatch(/task `A` \(a worker with `B`, `C`, `D`\) connected after \d+\.\d s/);
-    expect(seenByD(dir).size).toBe(200);
+    expect(idsAtD(dir).size).toBe(200);
   }, 60_000);
 });
 
@@ -102,7 +87,7 @@ describe("a worker frozen with SIGSTOP holding leases", () => {
     const stoppedAt = Date.now();
     try {
       // While it is frozen, the other worker finishes everything, the frozen one's share included.
-      await waitFor(() => /\[topology\] y: read 3000, completed 3000/.test(run.stderr()) || seenByD(dir).size === 3000, "every id to reach D", 40_000);
+      await waitFor(() => /\[topology\] y: read 3000, completed 3000/.test(run.stderr()) || idsAtD(dir).size === 3000, "every id to reach D", 40_000);
       const took = Date.now() - stoppedAt;
       console.log(`SIGSTOP: every id reached D ${took} ms after the freeze (lease 3 s, timeout 15 s)`);
     } finally {
@@ -111,7 +96,7 @@ describe("a worker frozen with SIGSTOP holding leases", () => {
     expect(await run.exited).toBe(0);
     const s = summaryOf(run.stdout());
     expect(s).toEqual({ read: 3000, completed: 3000, retried: 0, dead: 0 });
-    const seen = seenByD(dir);
+    const seen = idsAtD(dir);
     expect(seen.size).toBe(3000);
     expect(run.stderr()).toMatch(/dropping task A#1 from .*: silent for \d+ ms|task A#1 left/);
   }, 90_000);
@@ -124,7 +109,7 @@ describe("SIGKILL of a fused worker mid-run", () => {
       "Runtime.toml": `[topology.y.source]\ntype = "generator"\ncount = 4000\nrate = 1000\n`,
     });
     const run = startTempest(["run", "y"], { cwd: dir });
-    await waitFor(() => seenByD(dir).size > 500, "500 ids at D", 30_000);
+    await waitFor(() => idsAtD(dir).size > 500, "500 ids at D", 30_000);
     const pid = await waitFor(() => workerPid(run.proc.pid, "A", 0), "the worker's pid");
     process.kill(pid, "SIGKILL");
     expect(await run.exited).toBe(0);
@@ -132,7 +117,7 @@ describe("SIGKILL of a fused worker mid-run", () => {
     const s = summaryOf(run.stdout());
     expect(s.completed + s.dead).toBe(4000);
     expect(s.dead).toBe(0);
-    const seen = seenByD(dir);
+    const seen = idsAtD(dir);
     for (let i = 1; i <= 4000; i++) expect(seen.has(String(i))).toBe(true);
   }, 60_000);
 });

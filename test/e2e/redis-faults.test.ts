@@ -3,7 +3,7 @@ import { afterAll, afterEach, beforeAll, expect, test } from "bun:test";
 import { existsSync, readFileSync } from "node:fs";
 import { createConnection, type Socket } from "node:net";
 import { join } from "node:path";
-import { diamondFiles } from "../helpers/projects.ts";
+import { diamondFiles, D_RECORDS, idsAtD } from "../helpers/projects.ts";
 import { childPids, startTempest, stopAll } from "../helpers/process.ts";
 import { startRedis, stopAllRedis, type TestRedis } from "../helpers/redis.ts";
 import { cleanupTempDirs, tempProject, waitFor, tasksJoined } from "../helpers/tempest.ts";
@@ -19,16 +19,6 @@ beforeAll(async () => {
   redis = await startRedis();
 });
 
-const D_RECORDS = `import { defineTask } from "tempest";
-import { appendFileSync, mkdirSync } from "node:fs";
-mkdirSync("out", { recursive: true });
-export default defineTask({ handle(msg, ctx) { appendFileSync("out/d.txt", ctx.msgId + "\\n"); } });
-`;
-
-function seen(dir: string): Set<string> {
-  const file = join(dir, "out/d.txt");
-  return new Set(existsSync(file) ? readFileSync(file, "utf8").split("\n").filter(Boolean) : []);
-}
 
 test("an entry retried for longer than claim_idle_ms is dead-lettered once, and one consumer claims nothing from itself", async () => {
   const key = `${redis.prefix()}:orders`;
@@ -48,7 +38,7 @@ export default defineTask({ handle(msg) { if (Number(msg.n) % 50 === 0) return n
   const run = startTempest(["run", "y"], { cwd: dir });
   // Every healthy id reaches D; a poison one may or may not (in one fused worker C runs after B, which hangs).
   const healthy = ids.filter((id) => !poison.includes(id));
-  await waitFor(async () => healthy.every((id) => seen(dir).has(id)) && Number(await redis.call("XLEN", `${key}:dead`)) >= 4, "every healthy id at D and 4 dead letters", 40_000).catch((e) => {
+  await waitFor(async () => healthy.every((id) => idsAtD(dir).has(id)) && Number(await redis.call("XLEN", `${key}:dead`)) >= 4, "every healthy id at D and 4 dead letters", 40_000).catch((e) => {
     console.error(run.stderr().split("\n").slice(-30).join("\n"));
     throw e;
   });
@@ -121,14 +111,14 @@ export default defineTask({ async handle(msg) { await Bun.sleep(0); return msg; 
   const t0 = Date.now();
   try {
     for (let kill = 1; kill <= 4; kill++) {
-      const before = seen(dir).size;
+      const before = idsAtD(dir).size;
       const pid = await waitFor(() => {
         const pids = cPids();
-        return pids.length === kill && seen(dir).size > before + 200 ? pids.at(-1) : 0;
+        return pids.length === kill && idsAtD(dir).size > before + 200 ? pids.at(-1) : 0;
       }, `C's start number ${kill} and D to progress`, 30_000);
       process.kill(pid, "SIGKILL");
     }
-    await waitFor(async () => seen(dir).size === healthy && Number(await redis.call("XLEN", `${key}:dead`)) >= 2, "every healthy id at D and 2 dead letters", 90_000).catch((e) => {
+    await waitFor(async () => idsAtD(dir).size === healthy && Number(await redis.call("XLEN", `${key}:dead`)) >= 2, "every healthy id at D and 2 dead letters", 90_000).catch((e) => {
       console.error(run.stderr().split("\n").filter((l) => !l.includes("joined")).slice(-30).join("\n"));
       throw e;
     });
@@ -143,10 +133,10 @@ export default defineTask({ async handle(msg) { await Bun.sleep(0); return msg; 
   const letters = (await redis.call("XRANGE", `${key}:dead`, "-", "+")) as Array<[string, string[]]>;
   const letterIds = letters.map(([, f]) => f[f.indexOf("tempest.id") + 1]!).sort();
   const pending = (await redis.call("XPENDING", key, "g")) as [number, ...unknown[]];
-  console.log(`acceptance: ${seen(dir).size} healthy ids at D in ${took} ms; ${letters.length} dead letters (${letterIds.join(", ")}); XPENDING ${pending[0]}; topology peak RSS ${(peak / 1e6).toFixed(0)} MB; ${run.stdout().split("\n")[0]}`);
+  console.log(`acceptance: ${idsAtD(dir).size} healthy ids at D in ${took} ms; ${letters.length} dead letters (${letterIds.join(", ")}); XPENDING ${pending[0]}; topology peak RSS ${(peak / 1e6).toFixed(0)} MB; ${run.stdout().split("\n")[0]}`);
   expect(letterIds).toEqual([bigId, hangId].sort());
   expect(Number(pending[0])).toBe(0);
-  expect(seen(dir).size).toBe(healthy);
+  expect(idsAtD(dir).size).toBe(healthy);
   expect(peak).toBeLessThan(1e9);
 }, 180_000);
 
@@ -160,12 +150,12 @@ test("an entry pending under this consumer's own name but not held by this run (
   const run = startTempest(["run", "y"], { cwd: dir });
   await waitFor(() => tasksJoined(run.stderr(), ["D"]), "D to join");
   await redis.xadd(key, 10, (i) => ({ n: String(i) }));
-  await waitFor(() => seen(dir).size === 10, "the first 10 ids at D");
+  await waitFor(() => idsAtD(dir).size === 10, "the first 10 ids at D");
   // What the replaced run read just before it died: pending under "me", held by nobody alive.
   // One transaction, so that the topology's blocked read cannot take the entry first.
   const replies = (await redis.client().multi().xadd(key, "*", "n", "orphan").xreadgroup("GROUP", "g", "me", "COUNT", 1, "STREAMS", key, ">").exec()) as Array<[Error | null, unknown]>;
   const orphan = String(replies[0]![1]);
-  await waitFor(() => seen(dir).has(orphan), "the orphaned entry to be claimed and processed", 10_000);
+  await waitFor(() => idsAtD(dir).has(orphan), "the orphaned entry to be claimed and processed", 10_000);
   await waitFor(async () => Number(((await redis.call("XPENDING", key, "g")) as [number])[0]) === 0, "XPENDING 0");
   expect(run.stderr()).toMatch(/claimed 1 entry idle for over 1000 ms from me \(an earlier run of this consumer\)/);
   run.proc.kill("SIGTERM");

@@ -6,7 +6,7 @@ import { afterAll, afterEach, describe, expect, test } from "bun:test";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { createConnection, type Socket } from "node:net";
 import { join } from "node:path";
-import { diamondFiles } from "../helpers/projects.ts";
+import { diamondFiles, D_RECORDS, idsAtD } from "../helpers/projects.ts";
 import { childPids, startTempest, stopAll } from "../helpers/process.ts";
 import { cleanupTempDirs, runTempest, tempProject, waitFor, tasksJoined } from "../helpers/tempest.ts";
 
@@ -15,13 +15,6 @@ afterAll(cleanupTempDirs);
 
 const jsonl = (n: number) => Array.from({ length: n }, (_, i) => JSON.stringify({ n: i + 1 })).join("\n") + "\n";
 
-/** D appends every msgId it sees to out/d.txt. */
-const D_RECORDS = `import { defineTask } from "tempest";
-import { appendFileSync, mkdirSync } from "node:fs";
-mkdirSync("out", { recursive: true });
-export default defineTask({ handle(msg, ctx) { appendFileSync("out/d.txt", ctx.msgId + "\\n"); } });
-`;
-
 function project(lines: number, runtime: string, tasks: Record<string, string>): string {
   return tempProject({
     ...diamondFiles({ runtime: `[topology.y.source]\ntype = "file"\npath = "in.jsonl"\n\n[topology.y.message]\n${runtime}`, tasks: { D: D_RECORDS, ...tasks } }),
@@ -29,10 +22,6 @@ function project(lines: number, runtime: string, tasks: Record<string, string>):
   });
 }
 
-function ids(dir: string): Set<string> {
-  const file = join(dir, "out/d.txt");
-  return new Set(existsSync(file) ? readFileSync(file, "utf8").split("\n").filter(Boolean) : []);
-}
 
 function deadLetters(dir: string): Array<{ id: string; error: string }> {
   const file = join(dir, "dead-letter/y.jsonl");
@@ -60,16 +49,16 @@ export default defineTask({ async handle(msg) { await Bun.sleep(2); return msg; 
     });
     const run = startTempest(["run", "y"], { cwd: dir });
     for (let kill = 1; kill <= 6; kill++) {
-      const seen = ids(dir).size;
+      const seen = idsAtD(dir).size;
       const pid = await waitFor(() => {
         const pids = pidsOf(dir, "B", run.proc.pid);
-        return pids.length === kill && ids(dir).size > seen + 20 ? pids.at(-1) : 0;
+        return pids.length === kill && idsAtD(dir).size > seen + 20 ? pids.at(-1) : 0;
       }, `B's start number ${kill} and D to progress`, 20_000);
       process.kill(pid, "SIGKILL");
     }
     expect(await run.exited).toBe(0);
     expect(run.stderr()).not.toContain("not restarting");
-    expect(ids(dir).size).toBe(lines);
+    expect(idsAtD(dir).size).toBe(lines);
     expect(deadLetters(dir)).toEqual([]);
     expect(run.stdout()).toContain(`read ${lines}, completed ${lines}`);
     expect(run.stdout()).toContain("dead-lettered 0");
@@ -182,7 +171,7 @@ export default defineTask({ handle(parts, ctx) { appendFileSync("out/d.txt", ctx
     expect(letters[0]!.error).toMatch(/^D: its delivery \(the join of its parents\) takes \d{8} bytes, above max_frame \(16777216 bytes\)/);
     expect(run.stderr()).not.toContain("exceeds max_frame");
     expect(run.stderr()).not.toContain("left (session");
-    expect(ids(dir).size).toBe(199);
+    expect(idsAtD(dir).size).toBe(199);
     expect(peak).toBeLessThan(1e9);
   }, 60_000);
 });

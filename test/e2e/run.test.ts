@@ -3,7 +3,7 @@ import { existsSync, readFileSync, readdirSync, readlinkSync } from "node:fs";
 import { createConnection } from "node:net";
 import { join } from "node:path";
 import { encodeFrame } from "../../src/codec/index.ts";
-import { diamondFiles } from "../helpers/projects.ts";
+import { diamondFiles, D_RECORDS, idsAtD } from "../helpers/projects.ts";
 import { childPids, isAlive, startTempest, stopAll } from "../helpers/process.ts";
 import { cleanupTempDirs, runTempest, tempProject, waitFor, tasksJoined } from "../helpers/tempest.ts";
 
@@ -12,13 +12,6 @@ afterAll(cleanupTempDirs);
 
 const LINES = 2000;
 const jsonl = (n: number) => Array.from({ length: n }, (_, i) => JSON.stringify({ n: i + 1 })).join("\n") + "\n";
-
-/** D appends every msgId it sees to out/d.txt (a write per call, so a SIGKILL loses nothing written). */
-const D_RECORDS = `import { defineTask } from "tempest";
-import { appendFileSync, mkdirSync } from "node:fs";
-mkdirSync("out", { recursive: true });
-export default defineTask({ handle(msg, ctx) { appendFileSync("out/d.txt", ctx.msgId + "\\n"); } });
-`;
 
 function diamondProject(opts: { join?: "union" | "all"; runtime?: string; tasks?: Record<string, string>; lines?: number } = {}): string {
   return tempProject({
@@ -53,20 +46,13 @@ function runFolders(pid: number): string[] {
   return [...found];
 }
 
-function idCounts(dir: string): Map<string, number> {
-  const counts = new Map<string, number>();
-  const file = join(dir, "out/d.txt");
-  if (!existsSync(file)) return counts;
-  for (const id of readFileSync(file, "utf8").split("\n").filter(Boolean)) counts.set(id, (counts.get(id) ?? 0) + 1);
-  return counts;
-}
 
 describe("tempest run: the diamond over a 2,000-line JSONL file", () => {
   test("union: D sees every id exactly twice; exit 0 with a summary", async () => {
     const dir = diamondProject({ join: "union" });
     const r = await runTempest(["run", "y"], { cwd: dir });
     expect(r.code).toBe(0);
-    const counts = idCounts(dir);
+    const counts = idsAtD(dir);
     expect(counts.size).toBe(LINES);
     expect([...counts.values()].every((n) => n === 2)).toBe(true);
     expect(r.stdout).toContain(`y: read ${LINES}, completed ${LINES}, retried 0, dead-lettered 0 in`);
@@ -89,7 +75,7 @@ export default defineTask({ handle(parts, ctx) {
     });
     const r = await runTempest(["run", "y"], { cwd: dir });
     expect(r.code).toBe(0);
-    const counts = idCounts(dir);
+    const counts = idsAtD(dir);
     expect(counts.size).toBe(LINES);
     expect([...counts.values()].every((n) => n === 1)).toBe(true);
     expect(r.stdout).toContain("completed 2000, retried 0, dead-lettered 0");
@@ -106,7 +92,7 @@ export default defineTask({ handle(msg, ctx) { if (msg.n % 10 === 0 && ctx.attem
     const r = await runTempest(["run", "y"], { cwd: dir });
     expect(r.code).toBe(0);
     expect(r.stdout).toContain(`completed ${LINES}, retried ${LINES / 10}, dead-lettered 0`);
-    expect(idCounts(dir).size).toBe(LINES);
+    expect(idsAtD(dir).size).toBe(LINES);
   });
 
   test("a message that always fails is dead-lettered with its error and attempts; the rest complete", async () => {
@@ -196,11 +182,11 @@ export default defineTask({ async handle(msg) { await Bun.sleep(5); return msg; 
     const victim = await waitFor(() => {
       // `tempest run` itself imports the module too (to check it): keep only the workers.
       const pids = existsSync(join(dir, "pids/B")) ? readFileSync(join(dir, "pids/B"), "utf8").trim().split("\n").map(Number).filter((p) => p !== run.proc.pid) : [];
-      return pids.length === 2 && idCounts(dir).size > 300 ? pids[0] : 0;
+      return pids.length === 2 && idsAtD(dir).size > 300 ? pids[0] : 0;
     }, "both B workers to run and D to see 300 ids", 20_000);
     process.kill(victim, "SIGKILL");
     expect(await run.exited).toBe(0);
-    const counts = idCounts(dir);
+    const counts = idsAtD(dir);
     expect(counts.size).toBe(LINES);
     const duplicates = [...counts.values()].reduce((n, c) => n + c - 2, 0);
     console.log(`SIGKILL of one B worker: ${LINES} ids reached D; ${duplicates} duplicate deliveries`);
@@ -348,7 +334,7 @@ describe("tempest run: other sources", () => {
     const r = await runTempest(["run", "y"], { cwd: dir, stdin: "alpha\nbeta\n\ngamma\n" });
     expect(r.code).toBe(0);
     expect(r.stdout).toContain("y: read 3, completed 3");
-    expect([...idCounts(dir).keys()].sort()).toEqual(["1", "2", "4"]);
+    expect([...idsAtD(dir).keys()].sort()).toEqual(["1", "2", "4"]);
   });
 
   test("a finite generator", async () => {

@@ -101,8 +101,6 @@ interface Entry {
   outputs: Uint8Array[];
   producers: number[];
   bytes: number;
-  /** Waiting on a promise. */
-  waiting: boolean;
   /** It gave its slot away (it counts in `stalled`, not in `running`). */
   stalled: boolean;
 }
@@ -398,7 +396,7 @@ class TaskWorker {
   /** Starts a delivery: decodes it once, then runs what it reaches inside this worker. */
   private begin(item: DeliverItem, generation: number): void {
     const entry = this.fromTopology[item[3]];
-    const e: Entry = { item, run: undefined as unknown as UnitRun, generation, startedAt: performance.now(), outputs: [], producers: [], bytes: 0, waiting: false, stalled: false };
+    const e: Entry = { item, run: undefined as unknown as UnitRun, generation, startedAt: performance.now(), outputs: [], producers: [], bytes: 0, stalled: false };
     if (entry === undefined || entry < 0 || this.hosted[entry] === undefined) {
       this.finish1(e, { fail: [item[0], item[3], `this worker does not host task #${item[3]}`, ""] });
       return;
@@ -462,11 +460,9 @@ class TaskWorker {
 
   private wait(e: Entry, call: UnitCall, result: PromiseLike<unknown>, t0: number): void {
     this.sawPromise = true;
-    e.waiting = true;
     this.waitingEntries.add(e);
     this.stallTimer ??= setInterval(() => this.checkStalled(), Math.max(1, Math.floor(this.stallMs / 4)));
     const resume = () => {
-      e.waiting = false;
       this.waitingEntries.delete(e);
       if (this.waitingEntries.size === 0) {
         clearInterval(this.stallTimer);
