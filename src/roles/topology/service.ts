@@ -2,12 +2,12 @@ import { randomBytes } from "node:crypto";
 import { createServer, type Server, type Socket } from "node:net";
 import { DEFAULT_MAX_FRAME, cborJoinMap, isCodecError } from "../../codec/index.ts";
 import { TempestError } from "../../core/errors.ts";
-import { isLoopback, newNonce, verifyProof } from "../../core/auth.ts";
+import { isLoopback, newNonce } from "../../core/auth.ts";
 import { capacity, createPipeline, inflightRoots, stats, step, tasksWithoutSession, type AttemptRecord, type Effect, type PipelineState, type PipelineStats } from "../../core/pipeline/index.ts";
 import type { Topology } from "../../core/project/model.ts";
 import { taskSpecs } from "../../core/project/specs.ts";
 import { unitOf, workerUnits, type WorkerUnit } from "../../core/project/workers.ts";
-import { awaitsFirstDelivery, initialLifecycle, isDone, isStopping, next as nextLifecycle, readsSource, type Lifecycle, type LifecycleEvent } from "../../core/topology/index.ts";
+import { awaitsFirstDelivery, acceptTask, initialLifecycle, refusePeer, isDone, isStopping, next as nextLifecycle, readsSource, type Lifecycle, type LifecycleEvent } from "../../core/topology/index.ts";
 import type { Source } from "../../core/sources/types.ts";
 import { Histogram, bucketMs } from "../../core/stats/histogram.ts";
 import { EDGE_JOIN, EDGE_SOURCE, HandshakeRefused, PROTOCOL_VERSION, type Answers, type DeliverItem, type RejectCode, parseControlToTopology, parseHello, parseTaskToTopology } from "../../protocol/topology-task.ts";
@@ -330,12 +330,9 @@ class TopologyService {
 
   private onHello(peer: Peer & { kind: "pending" }, frame: unknown): Peer {
     const hello = parseHello(frame);
-    if (hello.version !== PROTOCOL_VERSION) {
-      throw new HandshakeRefused("version", `protocol version ${hello.version} is not supported (this topology speaks ${PROTOCOL_VERSION})`);
-    }
-    if (this.opts.token && !verifyProof(this.opts.token, peer.nonce, hello.proof)) {
-      throw new HandshakeRefused("auth", "authentication failed: the hello does not prove knowledge of this topology's TEMPEST_TOKEN");
-    }
+    const ctx = { topology: this.opts.topology, version: PROTOCOL_VERSION, instance: this.instanceId, token: this.opts.token, nonce: peer.nonce, stopping: isStopping(this.lifecycle) };
+    const refused = refusePeer(hello, ctx);
+    if (refused) throw new HandshakeRefused(refused.code, refused.reason);
     this.peers.delete(peer);
     this.leavePending(peer);
     peer.conn.maxFrame = DEFAULT_MAX_FRAME;
@@ -346,8 +343,9 @@ class TopologyService {
       next.conn.send({ type: "welcome", version: PROTOCOL_VERSION, session, heartbeat_ms: this.heartbeatMs, instance: this.instanceId });
       return next;
     }
-    const unit = this.checkTaskHello(hello);
-    if (isStopping(this.lifecycle)) throw new HandshakeRefused("stopping", "the topology is stopping");
+    const verdict = acceptTask(hello, ctx);
+    if (!verdict.ok) throw new HandshakeRefused(verdict.code, verdict.reason);
+    const unit = verdict.unit;
     const next: Peer & { kind: "task" } = { kind: "task", conn: peer.conn, addr: peer.addr, session, task: hello.task, instance: hello.instance, unit, outbox: null };
     this.peers.add(next);
     this.sessions.set(session, next);
@@ -358,22 +356,6 @@ class TopologyService {
     if (missing?.said) this.opts.log.info(`task ${describeUnit(unit)} connected after ${((clock() - missing.since) / 1000).toFixed(1)} s`);
     this.opts.log.info(`task ${hello.task}#${hello.instance} joined from ${peer.addr} (session ${session}, pid ${hello.pid}${unit.tasks.length > 1 ? `; a worker hosting ${unit.tasks.join(", ")}` : ""})`);
     return next;
-  }
-
-  /** The handshake rules for a task: the right topology and instance, and the worker core/project/workers.ts plans for it. */
-  private checkTaskHello(hello: { topology: string; task: string; tasks?: string[]; topology_instance?: string }): WorkerUnit {
-    const t = this.opts.topology;
-    if (hello.topology !== t.name) throw new HandshakeRefused("topology", `this is topology \`${t.name}\`, not \`${hello.topology}\``);
-    const unit = unitOf(t, hello.task);
-    if (!unit) throw new HandshakeRefused("task", `topology \`${t.name}\` has no task \`${hello.task}\``);
-    const hosts = hello.tasks ?? [hello.task];
-    if (hosts.length !== unit.tasks.length || !unit.tasks.every((x) => hosts.includes(x))) {
-      throw new HandshakeRefused("task", `this worker hosts ${hosts.join(", ")}, but topology \`${t.name}\` runs ${unit.tasks.join(", ")} in one worker: start both from the same project and Runtime.toml`);
-    }
-    if (hello.topology_instance !== undefined && hello.topology_instance !== this.instanceId) {
-      throw new HandshakeRefused("instance", `this is instance ${this.instanceId} of topology \`${t.name}\`, not ${hello.topology_instance}, the one the task belongs to`);
-    }
-    return unit;
   }
 
   private onTaskFrame(peer: Peer & { kind: "task" }, frame: unknown): void {
