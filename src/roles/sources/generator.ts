@@ -25,15 +25,20 @@ export class GeneratorSource implements Source {
   async poll(max: number): Promise<{ messages: SourceMessage[]; rejects: SourceReject[] }> {
     let n = max;
     if (this.opts.count > 0) n = Math.min(n, this.opts.count - this.seq);
-    if (this.opts.rate > 0) {
-      if (this.startedAt === 0) this.startedAt = Date.now();
-      // Like a blocking read: wait (briefly) for the next message to be due rather than answer
-      // nothing, so messages go out as they come due instead of in bursts at the next poll.
-      const dueIn = (this.seq / this.opts.rate) * 1000 - (Date.now() - this.startedAt);
-      // (Under a millisecond a timer would sleep longer than asked: let I/O run, then look again.)
-      if (n > 0 && dueIn >= 1) await Bun.sleep(Math.min(dueIn, MAX_WAIT_MS));
-      else if (n > 0 && dueIn > 0) await new Promise<void>((r) => setImmediate(r));
-      const allowed = Math.floor(((Date.now() - this.startedAt) / 1000) * this.opts.rate) + 1;
+    if (this.opts.rate > 0 && n > 0) {
+      if (this.startedAt === 0) this.startedAt = performance.now();
+      // Like a blocking read: wait (at most MAX_WAIT_MS) until a message is due rather than
+      // answer nothing, which would stop the topology's reading until its next event and
+      // release what came due meanwhile as one burst. Timers sleep a millisecond at least, so
+      // messages come in steps of about a millisecond's worth.
+      const waitStart = performance.now();
+      for (;;) {
+        const dueIn = (this.seq / this.opts.rate) * 1000 - (performance.now() - this.startedAt);
+        const waited = performance.now() - waitStart;
+        if (dueIn <= 0 || waited >= MAX_WAIT_MS) break;
+        await Bun.sleep(Math.min(dueIn, MAX_WAIT_MS - waited));
+      }
+      const allowed = Math.floor(((performance.now() - this.startedAt) / 1000) * this.opts.rate) + 1;
       n = Math.min(n, Math.max(0, allowed - this.seq));
     }
     const messages: SourceMessage[] = [];
