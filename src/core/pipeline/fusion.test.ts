@@ -64,6 +64,13 @@ function handler(task: string, value: unknown): unknown[] {
   return Array.from({ length: h % 3 }, (_, i) => `${task}.${(h >>> 4) % 10000}.${i}`);
 }
 
+/** The outputs as a handler may return them: an array, or one value alone, or nothing as undefined or null. */
+function asReturned(outputs: unknown[], n: number): unknown {
+  if (outputs.length === 1 && n % 2 === 0) return outputs[0];
+  if (outputs.length === 0) return [undefined, null, []][n % 3];
+  return outputs;
+}
+
 /** One process per task, computed directly: every call a root causes. */
 function reference(specs: TaskSpec[], payload: unknown): string[] {
   const f = fuse(specs);
@@ -115,13 +122,21 @@ function fused(specs: TaskSpec[], units: string[][], payloads: Map<string, unkno
     const outputs: Uint8Array[] = [];
     const producers: number[] = [];
     const entry = f.byName.get(d.edge[1])!;
-    const unitRun = new UnitRun(f, entry, d.edge, dec(d.payload), { exit: (t, v) => (outputs.push(enc(v)), producers.push(t)), clone: (v) => structuredClone(v) });
+    const unitRun = new (class extends UnitRun {
+      protected exit(t: number, v: unknown) {
+        outputs.push(enc(v));
+        producers.push(t);
+      }
+      protected clone(v: unknown) {
+        return structuredClone(v);
+      }
+    })(f, entry, d.edge, dec(d.payload));
     const log = calls.get(d.rootId) ?? [];
     calls.set(d.rootId, log);
-    for (let c = unitRun.next(); c; c = unitRun.next()) {
-      const name = specs[c.task]!.name;
-      log.push(`${name}<${c.edge[0]}|${norm(c.value)}`);
-      unitRun.result(c, handler(name, c.value));
+    while (unitRun.next()) {
+      const name = specs[unitRun.task]!.name;
+      log.push(`${name}<${unitRun.edge[0]}|${norm(unitRun.value)}`);
+      unitRun.result(asReturned(handler(name, unitRun.value), log.length));
     }
     run(step(st, { type: "done", session: d.session, delivery: d.delivery, outputs, producers }, 0));
   }

@@ -3,8 +3,9 @@
  * task, and every task it reaches inside the worker runs as a function call, in topological
  * order, on values passed by reference. The caller makes the calls (sync or async, its choice):
  *
- *   const run = new UnitRun(fusion, entry, edge, value, { exit, clone });
- *   for (let call = run.next(); call; call = run.next()) run.result(call, await handler(call));
+ *   class Run extends UnitRun { exit(task, value) { … } clone(value) { … } }
+ *   const run = new Run(fusion, entry, edge, value);
+ *   while (run.next()) run.result(await handler(run.task, run.value, run.edge));
  *
  * Semantics are those of one process per task: a union task is called once per input, a join
  * the worker resolves is called once with `{ <parent>: outputs[] }` when at least one parent
@@ -12,98 +13,111 @@
  * consumers here gets a copy (`clone`) for all but the first, so a handler that changes its
  * input does not change its sibling's. Outputs that leave the worker go to `exit` at once, in
  * order, so the caller can encode them before any later call runs.
+ *
+ * It is on the hot path of every delivery: one object per delivery (the caller's subclass
+ * adds its own fields), the current call in fields rather than an object per call, and the
+ * inputs waiting for later tasks in one flat list, made only when a task has a local child.
  */
 import type { Fusion } from "./fusion.ts";
 
-export interface UnitCall {
+export abstract class UnitRun {
+  /** The current call, valid from next() returning true until the next next(). */
   task: number;
   value: unknown;
   /** Shared between calls: read it, do not change it. */
   edge: readonly [string, string];
-}
 
-export interface UnitRunHooks {
-  /** An output of `task` that the topology routes on (encode it now). */
-  exit: (task: number, value: unknown) => void;
-  /** A copy of a value for its second and later consumers. */
-  clone: (value: unknown) => unknown;
-}
-
-export class UnitRun {
   private readonly cover: number[];
-  /** Inputs waiting per task index (union inputs), filled by the calls before it. */
-  private readonly inputs: Array<UnitCall[] | undefined> = [];
-  /** Local joins: outputs per parent position. */
-  private joinParts: Array<unknown[][] | undefined> | null = null;
+  /** Position in `cover` of the task being called. */
   private pos = 0;
-  private list: UnitCall[] | null = null;
-  private idx = 0;
-  /** Calls made so far, for the answer: [task, ms, task, ms, …] filled by the caller. */
-  readonly calls: number[] = [];
+  /** The entry's call is still to be made. */
+  private entryDue = true;
+  /** Inputs for later tasks: [task, value, edge] triples in the order they were made. */
+  private pending: unknown[] | null = null;
+  private scan = 0;
+  /** Local joins: outputs per join task, per parent position. */
+  private joinParts: Array<unknown[][] | undefined> | null = null;
 
-  constructor(
-    private readonly fusion: Fusion,
-    private readonly entry: number,
-    edge: readonly [string, string],
-    value: unknown,
-    private readonly hooks: UnitRunHooks,
-  ) {
+  constructor(private readonly fusion: Fusion, readonly entry: number, edge: readonly [string, string], value: unknown) {
     const t = fusion.tasks[entry];
     if (t === undefined) throw new Error(`no task #${entry} in this topology`);
     this.cover = t.cover;
-    this.inputs[entry] = [{ task: entry, value, edge }];
+    this.task = entry;
+    this.value = value;
+    this.edge = edge;
   }
 
-  /** The next call to make, or null when the delivery is finished. */
-  next(): UnitCall | null {
-    for (;;) {
-      if (this.list !== null && this.idx < this.list.length) return this.list[this.idx++]!;
-      if (this.list !== null) this.pos++;
-      if (this.pos >= this.cover.length) {
-        this.list = null;
-        return null;
-      }
-      this.list = this.callsOf(this.cover[this.pos]!);
-      this.idx = 0;
+  /** An output of `task` that the topology routes on (encode it now). */
+  protected abstract exit(task: number, value: unknown): void;
+  /** A copy of a value for its second and later consumers. */
+  protected abstract clone(value: unknown): unknown;
+
+  /** Moves to the next call (its task, value and edge in the fields); false when the delivery is finished. */
+  next(): boolean {
+    if (this.entryDue) {
+      this.entryDue = false;
+      return true;
     }
-  }
-
-  /** Routes the outputs of `call` (the one next() returned last). */
-  result(call: UnitCall, outputs: unknown[]): void {
-    const t = this.fusion.tasks[call.task]!;
     const tasks = this.fusion.tasks;
-    const union = t.localUnion;
-    const joins = t.localJoin;
-    for (let i = 0; i < outputs.length; i++) {
-      const o = outputs[i];
-      if (t.exits) this.hooks.exit(call.task, o);
-      // The first consumer gets the value itself, the others a copy each.
-      let used = false;
-      for (let k = 0; k < union.length; k++) {
-        const c = union[k]!;
-        const list = (this.inputs[c] ??= []);
-        list.push({ task: c, value: used ? this.hooks.clone(o) : o, edge: t.localUnionEdges[k]! });
-        used = true;
+    const cover = this.cover;
+    for (;;) {
+      // More inputs for the current task (a union task is called once per input)?
+      const p = this.pending;
+      if (this.pos > 0 && p !== null && !tasks[cover[this.pos]!]!.joinsLocally) {
+        const task = cover[this.pos]!;
+        for (let i = this.scan; i < p.length; i += 3) {
+          if (p[i] === task) {
+            this.scan = i + 3;
+            this.set(task, p[i + 1], p[i + 2] as readonly [string, string]);
+            return true;
+          }
+        }
       }
-      for (let k = 0; k < joins.length; k++) {
-        const j = joins[k]!;
-        const all = (this.joinParts ??= []);
-        const parts = (all[j.task] ??= tasks[j.task]!.parents.map(() => []));
-        parts[j.pos]!.push(used ? this.hooks.clone(o) : o);
-        used = true;
+      if (++this.pos >= cover.length) return false;
+      this.scan = 0;
+      const task = cover[this.pos]!;
+      const t = tasks[task]!;
+      if (t.joinsLocally) {
+        const parts = this.joinParts?.[task];
+        if (parts === undefined) continue; // no parent produced anything: the branch ends here
+        const value: Record<string, unknown[]> = {};
+        for (let i = 0; i < t.parents.length; i++) value[tasks[t.parents[i]!]!.name] = parts[i]!;
+        this.set(task, value, t.joinEdge);
+        return true;
       }
     }
   }
 
-  private callsOf(task: number): UnitCall[] {
-    const t = this.fusion.tasks[task]!;
-    if (t.joinsLocally && task !== this.entry) {
-      const parts = this.joinParts?.[task];
-      if (parts === undefined) return []; // no parent produced anything: the branch ends here
-      const value: Record<string, unknown[]> = {};
-      t.parents.forEach((p, i) => (value[this.fusion.tasks[p]!.name] = parts[i]!));
-      return [{ task, value, edge: t.joinEdge }];
+  /** Routes what the current call's handler returned: nothing (undefined, null), one value, or an array of values. */
+  result(returned: unknown): void {
+    if (returned === undefined || returned === null) return;
+    if (Array.isArray(returned)) for (let i = 0; i < returned.length; i++) this.route(returned[i]);
+    else this.route(returned);
+  }
+
+  private route(o: unknown): void {
+    const t = this.fusion.tasks[this.task]!;
+    if (t.exits) this.exit(this.task, o);
+    // The first consumer gets the value itself, the others a copy each.
+    let used = false;
+    const union = t.localUnion;
+    for (let k = 0; k < union.length; k++) {
+      (this.pending ??= []).push(union[k], used ? this.clone(o) : o, t.localUnionEdges[k]);
+      used = true;
     }
-    return this.inputs[task] ?? [];
+    const joins = t.localJoin;
+    for (let k = 0; k < joins.length; k++) {
+      const j = joins[k]!;
+      const all = (this.joinParts ??= []);
+      const parts = (all[j.task] ??= this.fusion.tasks[j.task]!.parents.map(() => []));
+      parts[j.pos]!.push(used ? this.clone(o) : o);
+      used = true;
+    }
+  }
+
+  private set(task: number, value: unknown, edge: readonly [string, string]): void {
+    this.task = task;
+    this.value = value;
+    this.edge = edge;
   }
 }

@@ -4,7 +4,7 @@ import type { DeliverItem, DoneItem, FailItem } from "../../protocol/topology-ta
 import { EDGE_JOIN, EDGE_SOURCE, PROTOCOL_VERSION, parseTopologyToTask } from "../../protocol/topology-task.ts";
 import { fuse, type Fusion } from "../../core/pipeline/fusion.ts";
 import type { TaskSpec } from "../../core/pipeline/types.ts";
-import { UnitRun, type UnitCall } from "../../core/pipeline/unit-run.ts";
+import { UnitRun } from "../../core/pipeline/unit-run.ts";
 import { copyMessage } from "../../core/pipeline/copy.ts";
 import type { TaskContext, TaskDefinition } from "../../sdk/index.ts";
 import { type BackoffRules, createBackoff } from "../../core/backoff.ts";
@@ -93,16 +93,46 @@ const ANSWER_EVERY = 64;
 const FRAME_MARGIN = 64 * 1024;
 
 /** One delivery being worked on: the calls it makes inside this worker, one at a time. */
-interface Entry {
-  item: DeliverItem;
-  run: UnitRun;
-  generation: number;
-  startedAt: number;
-  outputs: Uint8Array[];
-  producers: number[];
-  bytes: number;
+const NO_OUTPUTS: Uint8Array[] = [];
+const NO_PRODUCERS: number[] = [];
+
+/** One delivery being worked on: the calls it makes inside this worker, and what leaves it. */
+class Work extends UnitRun {
+  startedAt = performance.now();
+  /** Encoded outputs that leave the worker, and the topology index of the task of each. */
+  outputs = NO_OUTPUTS;
+  producers = NO_PRODUCERS;
+  bytes = 0;
   /** It gave its slot away (it counts in `stalled`, not in `running`). */
-  stalled: boolean;
+  stalled = false;
+
+  constructor(
+    fusion: Fusion,
+    entry: number,
+    edge: readonly [string, string],
+    value: unknown,
+    readonly item: DeliverItem,
+    readonly generation: number,
+    private readonly toTopology: number[],
+  ) {
+    super(fusion, entry, edge, value);
+  }
+
+  protected exit(task: number, value: unknown): void {
+    if (value === undefined) throw new Error("a handler returned an array holding undefined");
+    const bytes = encodeCbor(value);
+    if (this.outputs === NO_OUTPUTS) {
+      this.outputs = [];
+      this.producers = [];
+    }
+    this.outputs.push(bytes);
+    this.producers.push(this.toTopology[task]!);
+    this.bytes += bytes.length;
+  }
+
+  protected clone(value: unknown): unknown {
+    return copyMessage(value);
+  }
 }
 
 /**
@@ -125,10 +155,10 @@ class TaskWorker {
   /** Deliveries that ran past `stallMs` and gave their slot away. */
   private stalled = 0;
   /** Deliveries waiting on a promise, oldest first. */
-  private readonly waitingEntries = new Set<Entry>();
+  private readonly waitingEntries = new Set<Work>();
   private readonly fusion: Fusion;
   /** By local task index (TaskSpec order). */
-  private readonly hosted: Array<{ definition: TaskDefinition; log: Logger } | undefined>;
+  private readonly hosted: Array<{ name: string; definition: TaskDefinition; log: Logger } | undefined>;
   /** Local task index → the topology's index (from its welcome), and task name → local index. */
   private toTopology: number[] = [];
   /** The topology's task index → local index, and the edges deliveries arrive on (by from/to). */
@@ -396,29 +426,18 @@ class TaskWorker {
   /** Starts a delivery: decodes it once, then runs what it reaches inside this worker. */
   private begin(item: DeliverItem, generation: number): void {
     const entry = this.fromTopology[item[3]];
-    const e: Entry = { item, run: undefined as unknown as UnitRun, generation, startedAt: performance.now(), outputs: [], producers: [], bytes: 0, stalled: false };
     if (entry === undefined || entry < 0 || this.hosted[entry] === undefined) {
-      this.finish1(e, { fail: [item[0], item[3], `this worker does not host task #${item[3]}`, ""] });
+      this.finish1(item, generation, { fail: [item[0], item[3], `this worker does not host task #${item[3]}`, ""] });
       return;
     }
     let value: unknown;
     try {
       value = decodeCbor(item[5]);
     } catch (err) {
-      this.finish1(e, { fail: [item[0], this.toTopology[entry]!, `cannot decode the message: ${errorText(err)}`, ""] });
+      this.finish1(item, generation, { fail: [item[0], this.toTopology[entry]!, `cannot decode the message: ${errorText(err)}`, ""] });
       return;
     }
-    e.run = new UnitRun(this.fusion, entry, this.edge(item[2], entry), value, {
-      exit: (task, v) => {
-        if (v === undefined) throw new Error("a handler returned an array holding undefined");
-        const bytes = encodeCbor(v);
-        e.outputs.push(bytes);
-        e.producers.push(this.toTopology[task]!);
-        e.bytes += bytes.length;
-      },
-      clone: copyMessage,
-    });
-    this.proceed(e);
+    this.proceed(new Work(this.fusion, entry, this.edge(item[2], entry), value, item, generation, this.toTopology));
   }
 
   /** The [from, to] names of a delivery's edge, made once per pair (they are shared: frozen). */
@@ -437,28 +456,28 @@ class TaskWorker {
    * Makes the delivery's calls, synchronously while handlers return plain values (no promise
    * on the hot path), and resumes from a promise's settlement when one returns a promise.
    */
-  private proceed(e: Entry): void {
-    for (let call = e.run.next(); call; call = e.run.next()) {
-      const h = this.hosted[call.task]!;
+  private proceed(e: Work): void {
+    while (e.next()) {
+      const h = this.hosted[e.task]!;
       const t0 = performance.now();
-      const ctx: TaskContext = { msgId: e.item[1], edge: call.edge as [string, string], attempt: e.item[4], topology: this.opts.topology, task: this.opts.specs[call.task]!.name, log: h.log };
+      const ctx: TaskContext = { msgId: e.item[1], edge: e.edge as [string, string], attempt: e.item[4], topology: this.opts.topology, task: h.name, log: h.log };
       let result: unknown;
       try {
-        result = h.definition.handle(call.value, ctx);
+        result = h.definition.handle(e.value, ctx);
       } catch (err) {
-        this.failCall(e, call, err, t0);
+        this.failCall(e, err, t0);
         return;
       }
       if (isThenable(result)) {
-        this.wait(e, call, result, t0);
+        this.wait(e, result, t0);
         return;
       }
-      if (!this.accept(e, call, result, t0)) return;
+      if (!this.accept(e, result, t0)) return;
     }
-    this.answerDone(e);
+    this.finish1(e.item, e.generation, { done: [e.item[0], e.outputs, e.producers] }, e);
   }
 
-  private wait(e: Entry, call: UnitCall, result: PromiseLike<unknown>, t0: number): void {
+  private wait(e: Work, result: PromiseLike<unknown>, t0: number): void {
     this.sawPromise = true;
     this.waitingEntries.add(e);
     this.stallTimer ??= setInterval(() => this.checkStalled(), Math.max(1, Math.floor(this.stallMs / 4)));
@@ -472,39 +491,39 @@ class TaskWorker {
     withTimeout(result, this.opts.handlerTimeoutMs).then(
       (value) => {
         resume();
-        if (this.accept(e, call, value, t0)) this.proceed(e);
+        if (this.accept(e, value, t0)) this.proceed(e);
       },
       (err) => {
         resume();
-        this.failCall(e, call, err, t0);
+        this.failCall(e, err, t0);
       },
     );
   }
 
   /** Takes a call's result; false when it failed the delivery (its outputs cannot be sent). */
-  private accept(e: Entry, call: UnitCall, result: unknown, t0: number): boolean {
+  private accept(e: Work, result: unknown, t0: number): boolean {
     const ms = performance.now() - t0;
     try {
-      e.run.result(call, toOutputs(result));
+      e.result(result);
     } catch (err) {
-      this.count(call.task, ms, false);
-      this.fail(e, call.task, `cannot encode the handler's output: ${errorText(err)}`, "");
+      this.count(e.task, ms, false);
+      this.fail(e, `cannot encode the handler's output: ${errorText(err)}`, "");
       return false;
     }
     // A frame over max_frame would make the topology drop this connection (and requeue forever).
     if (e.bytes > DEFAULT_MAX_FRAME - FRAME_MARGIN) {
-      this.count(call.task, ms, false);
-      this.fail(e, call.task, `the handler's outputs take ${e.bytes} bytes, above max_frame (${DEFAULT_MAX_FRAME} bytes): split them into smaller messages`, "");
+      this.count(e.task, ms, false);
+      this.fail(e, `the handler's outputs take ${e.bytes} bytes, above max_frame (${DEFAULT_MAX_FRAME} bytes): split them into smaller messages`, "");
       return false;
     }
-    this.count(call.task, ms, true);
+    this.count(e.task, ms, true);
     return true;
   }
 
   /** A handler threw (or its promise rejected or timed out). */
-  private failCall(e: Entry, call: UnitCall, err: unknown, t0: number): void {
-    this.count(call.task, performance.now() - t0, false);
-    this.fail(e, call.task, errorText(err), err instanceof Error ? userFrames(err.stack, process.cwd()) : "");
+  private failCall(e: Work, err: unknown, t0: number): void {
+    this.count(e.task, performance.now() - t0, false);
+    this.fail(e, errorText(err), err instanceof Error ? userFrames(err.stack, process.cwd()) : "");
   }
 
   /** One handler call, for the per-task figures the next `answers` frame carries. */
@@ -516,23 +535,22 @@ class TaskWorker {
     c.latency.record(ms);
   }
 
-  private fail(e: Entry, task: number, error: string, where: string): void {
-    this.finish1(e, { fail: [e.item[0], this.toTopology[task]!, error, where] });
-  }
-
-  private answerDone(e: Entry): void {
-    this.finish1(e, { done: [e.item[0], e.outputs, e.producers] });
+  /** The current call of `e` failed, and with it the delivery. */
+  private fail(e: Work, error: string, where: string): void {
+    this.finish1(e.item, e.generation, { fail: [e.item[0], this.toTopology[e.task]!, error, where] }, e);
   }
 
   /** Queues the answer (unless its connection is gone: the topology has requeued it), frees the slot. */
-  private finish1(e: Entry, answer: { done?: DoneItem; fail?: FailItem }): void {
-    if (e.stalled) {
+  private finish1(item: DeliverItem, generation: number, answer: { done?: DoneItem; fail?: FailItem }, e?: Work): void {
+    if (e?.stalled) {
       this.stalled--;
       this.running++;
     }
-    const ms = performance.now() - e.startedAt;
-    this.avgMs = this.avgMs === 0 ? ms : this.avgMs * 0.9 + ms * 0.1;
-    if (e.generation === this.generation && this.conn) {
+    if (e) {
+      const ms = performance.now() - e.startedAt;
+      this.avgMs = this.avgMs === 0 ? ms : this.avgMs * 0.9 + ms * 0.1;
+    }
+    if (generation === this.generation && this.conn) {
       if (answer.done) this.doneOut.push(answer.done);
       else this.failOut.push(answer.fail!);
       this.held--;
@@ -609,11 +627,6 @@ class TaskWorker {
     }
     this.resolveFinished();
   }
-}
-
-function toOutputs(result: unknown): unknown[] {
-  if (result === undefined || result === null) return [];
-  return Array.isArray(result) ? result : [result];
 }
 
 function errorText(e: unknown): string {
