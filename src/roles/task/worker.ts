@@ -149,7 +149,9 @@ class TaskWorker {
   private conn?: FramedConnection;
   /** Bumped on every connection so answers to an old connection are never sent on a new one. */
   private generation = 0;
-  private queue: DeliverItem[] = [];
+  /** Deliveries not started yet: queue[queueHead..] (an index, not shift(), which copies). */
+  private queue: Array<DeliverItem | undefined> = [];
+  private queueHead = 0;
   /** Deliveries holding a concurrency slot. */
   private running = 0;
   /** Deliveries that ran past `stallMs` and gave their slot away. */
@@ -293,6 +295,7 @@ class TaskWorker {
       if (this.conn === conn) this.conn = undefined;
       // Deliveries not started yet belong to the old session; the topology requeues them.
       this.queue = [];
+      this.queueHead = 0;
       clearInterval(this.heartbeatTimer);
       if (this.stopping) {
         this.maybeFinish();
@@ -402,7 +405,7 @@ class TaskWorker {
     this.draining = true;
     let started = 0;
     try {
-      while (this.running < this.opts.concurrency && this.queue.length > 0) {
+      while (this.running < this.opts.concurrency && this.queueHead < this.queue.length) {
         if (started++ === ANSWER_EVERY) {
           this.flushAnswers();
           if (!this.drainLater) {
@@ -414,7 +417,15 @@ class TaskWorker {
           }
           return;
         }
-        const item = this.queue.shift() as DeliverItem;
+        const item = this.queue[this.queueHead]!;
+        this.queue[this.queueHead++] = undefined;
+        if (this.queueHead === this.queue.length) {
+          this.queue.length = 0;
+          this.queueHead = 0;
+        } else if (this.queueHead >= 1024 && this.queueHead * 2 >= this.queue.length) {
+          this.queue = this.queue.slice(this.queueHead);
+          this.queueHead = 0;
+        }
         this.running++;
         this.begin(item, this.generation);
       }
@@ -604,7 +615,7 @@ class TaskWorker {
 
   private maybeFinish(): void {
     if (!this.stopping || this.stopped) return;
-    if (this.running > 0 || this.stalled > 0 || this.queue.length > 0) return;
+    if (this.running > 0 || this.stalled > 0 || this.queueHead < this.queue.length) return;
     void this.finish();
   }
 
