@@ -25,7 +25,7 @@ const taskToTopology: TaskToTopology[] = [
   {
     type: "answers",
     credits: 2,
-    done: [[7, [encodeCbor({ word: "a" }), encodeCbor("b")], [1, 1]], [8, [], []]],
+    done: [[7, [encodeCbor({ word: "a" }), encodeCbor("b")], [1, 1]], [8, [], []], [11]],
     fail: [[9, 0, "TypeError: x is undefined", ""], [10, 2, "boom", "src/tasks/a.ts:3:11; src/tasks/a.ts:9:2"]],
     calls: [[0, 3, 1, 12.92, 12.5, 40, 2, 190, 1], [2, 0, 1, 1, 1, 140, 1]],
   },
@@ -77,7 +77,7 @@ describe("round trip through encodeFrame → FrameDecoder → parse", () => {
     const out = roundTrip(taskToTopology).map(parseTaskToTopology);
     expect(out).toEqual(taskToTopology);
     const answers = out[3] as Extract<TaskToTopology, { type: "answers" }>;
-    expect(answers.done[0]![1][0]).toBeInstanceOf(Uint8Array);
+    expect(answers.done[0]![1]![0]).toBeInstanceOf(Uint8Array);
   });
 
   test("topology → task", () => {
@@ -165,6 +165,7 @@ describe("validators", () => {
     ["a string credit", () => parseTaskToTopology({ type: "ready", credits: "5" }), "ready.credits: expected a non-negative integer, got string"],
     ["negative credits", () => parseTaskToTopology({ type: "ready", credits: -1 }), "ready.credits: expected a non-negative integer, got -1"],
     ["fractional delivery", () => parseTaskToTopology({ type: "answers", credits: 0, done: [], fail: [[1.5, 0, "e", ""]], calls: [] }), "answers.fail[0].delivery: expected a non-negative integer, got number"],
+    ["outputs without producers", () => parseTaskToTopology({ type: "answers", credits: 0, done: [[1, [new Uint8Array(1)]]], fail: [], calls: [] }), "answers.done[0].producers: expected an array, got undefined"],
     ["a missing error", () => parseTaskToTopology({ type: "answers", credits: 0, done: [], fail: [[1, 0]], calls: [] }), "answers.fail[0].error: expected a string, got undefined"],
     ["NaN ms", () => parseTaskToTopology({ type: "answers", credits: 0, done: [], fail: [], calls: [[0, 1, 0, NaN, 1]] }), "answers.calls[0]: expected [task, handled, errors, sum, max, bucket, count, …] of non-negative numbers"],
     ["a bucket without its count", () => parseTaskToTopology({ type: "answers", credits: 0, done: [], fail: [], calls: [[0, 1, 0, 1, 1, 40]] }), "answers.calls[0]: expected [task, handled, errors, sum, max, bucket, count, …] of non-negative numbers"],

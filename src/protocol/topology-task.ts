@@ -60,8 +60,11 @@ export interface TaskHello {
 }
 /** Adds `credits` to what the topology may deliver. */
 export interface Ready { type: "ready"; credits: number }
-/** `outputs`: the CBOR of each message that leaves the process; `producers[i]`: the task index (in `welcome.tasks`) that returned outputs[i]. */
-export type DoneItem = [delivery: number, outputs: Uint8Array[], producers: number[]];
+/**
+ * `outputs`: the CBOR of each message that leaves the process; `producers[i]`: the task index
+ * (in `welcome.tasks`) that returned outputs[i]. A delivery with no outputs is `[delivery]`.
+ */
+export type DoneItem = [delivery: number, outputs?: Uint8Array[], producers?: number[]];
 /** `task`: the index of the task that threw; `where`: its first stack frames in the user's own files (`src/tasks/a.ts:12:9; …`), or "". */
 export type FailItem = [delivery: number, task: number, error: string, where: string];
 /**
@@ -213,6 +216,7 @@ function parseAnswers(m: Obj): Answers {
     const w = `answers.done[${i}]`;
     const d = array(done[i], w);
     if (!isUint(d[0])) bad(`${w}.delivery`, `expected a non-negative integer, got ${kind(d[0])}`);
+    if (d.length === 1) continue; // no outputs
     const outputs = array(d[1], `${w}.outputs`);
     for (let k = 0; k < outputs.length; k++) if (!(outputs[k] instanceof Uint8Array)) bad(`${w}.outputs[${k}]`, `expected a byte string, got ${kind(outputs[k])}`);
     const producers = array(d[2], `${w}.producers`);

@@ -249,8 +249,11 @@ export function createPipeline(config: PipelineConfig): PipelineState {
  * Applies one event at time `now` (ms, monotonic) and returns the effects, in order.
  * Mutates `state` in place.
  */
-export function step(state: PipelineState, event: Event, now: number): Effect[] {
-  const out: Effect[] = [];
+/**
+ * Applies one event and returns its effects, appended to `out` (a caller on the hot path passes
+ * one array it empties after use). The state keeps no reference to `event` or `out`.
+ */
+export function step(state: PipelineState, event: Event, now: number, out: Effect[] = []): Effect[] {
   state.now = now;
   state.out = out;
   switch (event.type) {

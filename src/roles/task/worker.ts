@@ -485,7 +485,7 @@ class TaskWorker {
       }
       if (!this.accept(e, result, t0)) return;
     }
-    this.finish1(e.item, e.generation, { done: [e.item[0], e.outputs, e.producers] }, e);
+    this.finish1(e.item, e.generation, { done: e.outputs === NO_OUTPUTS ? [e.item[0]] : [e.item[0], e.outputs, e.producers] }, e);
   }
 
   private wait(e: Work, result: PromiseLike<unknown>, t0: number): void {
