@@ -1,6 +1,7 @@
 import { expect, test } from "bun:test";
 import { DeadLetterFile } from "../../../src/roles/sources/dead-letter-file.ts";
 import { GeneratorSource } from "../../../src/roles/sources/generator.ts";
+import { encodeCbor } from "../../../src/codec/index.ts";
 
 const letters = new DeadLetterFile("/nonexistent/dead.jsonl", "t");
 
@@ -29,4 +30,13 @@ test("unlimited: a poll returns what was asked for, up to the count", async () =
   expect((await g.poll(3)).messages.map((m) => m.id)).toEqual(["1", "2", "3"]);
   expect((await g.poll(3)).messages.map((m) => m.id)).toEqual(["4", "5"]);
   expect(g.exhausted()).toBe(true);
+});
+
+test("each message is exactly encodeCbor({ seq, data }), across the sizes of seq", () => {
+  for (const size of [0, 3, 64, 300]) {
+    const g = new GeneratorSource({ count: 0, size, rate: 0 }, letters) as unknown as { payload(seq: number): Uint8Array };
+    for (const seq of [1, 23, 24, 255, 256, 65535, 65536, 2 ** 32 - 1, 2 ** 32, 2 ** 40 + 3]) {
+      expect([...g.payload(seq)]).toEqual([...encodeCbor({ seq, data: "x".repeat(size) })]);
+    }
+  }
 });
