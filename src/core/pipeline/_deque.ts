@@ -28,6 +28,11 @@ export class Deque<T> {
     this.length++;
   }
 
+  /** The item at position i from the front (0 <= i < length). */
+  at(i: number): T {
+    return this.buf[(this.head + i) & this.mask] as T;
+  }
+
   /** The first item, or undefined when empty. */
   peekFront(): T | undefined {
     return this.length === 0 ? undefined : this.buf[this.head];

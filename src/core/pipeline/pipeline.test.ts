@@ -459,6 +459,37 @@ describe("rule 8b: leases lapse only when their session is silent", () => {
   });
 });
 
+describe("leases: found by id, visited oldest first, and no slot kept for long after they end", () => {
+  test("answers out of order: the oldest lease still lapses first, and the order does not grow with answered ones", () => {
+    const h = new Harness(testConfig("A", { leaseMs: 100, timeoutMs: 100_000, maxPending: 100_000 }));
+    h.open("s1", "A", 1000);
+    for (let i = 1; i <= 1000; i++) h.source(`r${i}`, "p");
+    // The oldest (delivery 1) stays held, while 20,000 more come and go behind it.
+    let next = 1001;
+    for (let i = 2; i <= 20_000; i++) {
+      h.ev({ type: "done", session: "s1", delivery: i, outputs: [] });
+      h.source(`r${next++}`, "p");
+      h.credits("s1", 1);
+    }
+    const ins = _inspect(h.state);
+    expect(ins.leases).toBe(1000);
+    expect(ins.leaseSlots).toBeLessThan(4 * 1000);
+    h.heard("s1");
+    h.open("s2", "A", 1);
+    // Silent past the lease: every one lapses; the oldest is re-sent first, to s2.
+    expect(h.tick(h.now + 101)[0]).toEqual(d("s2", 21_000, "r1", "$source>A", "p"));
+  });
+
+  test("an answer from another session for a delivery leased here is stale", () => {
+    const h = new Harness(testConfig("A"));
+    h.open("s1", "A", 1);
+    h.open("s2", "A", 1);
+    h.source("r1", "p");
+    expect(h.ev({ type: "done", session: "s2", delivery: 1, outputs: [] })).toEqual([]);
+    expect(h.ev({ type: "done", session: "s1", delivery: 1, outputs: [] })).toEqual([{ type: "ack", rootId: "r1" }]);
+  });
+});
+
 describe("rule 14: the source is read only as fast as the root tasks take work", () => {
   test("capacity: free credits of the root's sessions plus the read-ahead, none without a session", () => {
     const h = new Harness(testConfig("A-->B", { maxPending: 1000, readAhead: 3 }));

@@ -28,6 +28,7 @@
  */
 import { backoff } from "../backoff.ts";
 import { Deque } from "./_deque.ts";
+import { LeaseIndex } from "./_leases.ts";
 import { compileGraph, type Graph, type GraphTask } from "./_graph.ts";
 import type { AttemptRecord, Effect, Event, PipelineConfig, PipelineStats, TaskStats } from "./types.ts";
 
@@ -83,8 +84,13 @@ class Session {
   credits = 0;
   /** The `now` of its last frame: every lease is renewed by it. */
   heardAt = 0;
-  /** Leased deliveries by id, in lease order. */
-  readonly leases = new Map<number, Delivery>();
+  /**
+   * Its leases in lease order (the tick visits the oldest first). An entry whose lease ended
+   * stays until it reaches the front or the list is compacted: see addLease.
+   */
+  readonly leaseOrder = new Deque<Delivery>(16);
+  leaseCount = 0;
+  endedInOrder = 0;
   /** True while the session sits in its unit's ready queue (open and credits > 0). */
   inReady = false;
   constructor(
@@ -202,6 +208,8 @@ export class PipelineState {
   /** @internal min-heap of roots in backoff by (retryAt, heapSeq) */
   readonly backoff: Root[] = [];
   /** @internal */ readonly readAhead: number;
+  /** @internal every leased delivery by id (the session's own check: isLeasedBy) */
+  readonly leased = new LeaseIndex<Delivery>();
   /** @internal lapsed leases per delivery, carried to its requeued successor (rare: kept off Delivery to keep it small) */
   readonly lapses = new WeakMap<object, number>();
   /** @internal */ nextDelivery = 1;
@@ -353,8 +361,8 @@ export function _inspect(state: PipelineState) {
   let leases = 0;
   const sessions: Record<string, { task: string; credits: number; leases: number }> = {};
   for (const s of state.sessions.values()) {
-    leases += s.leases.size;
-    sessions[s.name] = { task: s.unit.tasks[s.unit.tasks.length - 1]!.g.name, credits: s.credits, leases: s.leases.size };
+    leases += s.leaseCount;
+    sessions[s.name] = { task: s.unit.tasks[s.unit.tasks.length - 1]!.g.name, credits: s.credits, leases: s.leaseCount };
   }
   let running = 0;
   for (const r of state.roots.values()) if (isRunning(r)) running++;
@@ -364,6 +372,7 @@ export function _inspect(state: PipelineState) {
     backoff: state.backoff.length,
     leases,
     queueSlots: state.tasks.reduce((n, t) => n + t.queue.length, 0),
+    leaseSlots: [...state.sessions.values()].reduce((n, s) => n + s.leaseOrder.length, 0),
     queuedLive: state.tasks.reduce((n, t) => n + t.queuedLive, 0),
     unitQueued: state.units.reduce((n, u) => n + u.queuedLive, 0),
     inflight: state.tasks.reduce((n, t) => n + t.inflight, 0),
@@ -410,10 +419,10 @@ function onDone(st: PipelineState, name: string, id: number, outputs: Uint8Array
   const s = st.sessions.get(name);
   if (!s) return;
   s.heardAt = st.now;
-  const d = s.leases.get(id);
-  if (!d) return; // stale: requeued, or its root failed
+  const d = st.leased.get(id);
+  if (d === undefined || !isLeasedBy(d, s)) return; // stale: requeued, or its root failed
   const t = st.tasks[d.task]!;
-  release(s, d, t);
+  release(st, s, d, t);
   t.handled++;
   const root = d.root;
   removeLive(root, d);
@@ -439,10 +448,10 @@ function onFail(st: PipelineState, name: string, id: number, error: string, wher
   const s = st.sessions.get(name);
   if (!s) return;
   s.heardAt = st.now;
-  const d = s.leases.get(id);
-  if (!d) return;
+  const d = st.leased.get(id);
+  if (d === undefined || !isLeasedBy(d, s)) return;
   const t = st.tasks[d.task]!;
-  release(s, d, t);
+  release(st, s, d, t);
   const failed = (task !== undefined ? st.tasks[task] : undefined) ?? t;
   failed.errors++;
   removeLive(d.root, d);
@@ -461,9 +470,11 @@ function onSessionClosed(st: PipelineState, name: string): void {
   }
   u.credits -= s.credits;
   s.credits = 0;
-  if (s.leases.size > 0) {
-    const held = [...s.leases.values()];
-    s.leases.clear();
+  if (s.leaseCount > 0) {
+    const held = leasesOf(s);
+    for (const d of held) st.leased.delete(d.id);
+    s.leaseOrder.clear();
+    s.leaseCount = s.endedInOrder = 0;
     requeueFront(st, held, false);
     pump(st, u);
   }
@@ -477,9 +488,12 @@ function onTick(st: PipelineState): void {
   let timedOut: Root[] | null = null;
   let lapsed: Array<[Session, Delivery[]]> | null = null;
   for (const s of st.sessions.values()) {
-    if (s.leases.size === 0) continue;
+    if (s.leaseCount === 0) continue;
     let mine: Delivery[] | null = null;
-    for (const d of s.leases.values()) {
+    const order = s.leaseOrder;
+    for (let i = 0; i < order.length; i++) {
+      const d = order.at(i);
+      if (!isLeasedBy(d, s)) continue;
       if (now > d.leasedAt + timeoutMs) (timedOut ??= []).push(d.root);
       else if (now > Math.max(d.leasedAt, s.heardAt) + leaseMs) (mine ??= []).push(d);
       else break;
@@ -497,7 +511,7 @@ function onTick(st: PipelineState): void {
     const touched = new Set<UnitState>();
     for (const [s, ds] of lapsed) {
       const held = ds.filter((d) => d.state === LEASED && d.session === s);
-      for (const d of held) s.leases.delete(d.id);
+      for (const d of held) endLease(st, s, d);
       const lapses = (d: Delivery) => st.lapses.get(d) ?? 0;
       const tooMany = held.filter((d) => lapses(d) + 1 >= LAPSES_BEFORE_FAILING);
       requeueFront(st, held.filter((d) => lapses(d) + 1 < LAPSES_BEFORE_FAILING), true);
@@ -625,7 +639,7 @@ function failRoot(st: PipelineState, root: Root, reason: string, where?: string)
     if (d.state === QUEUED) dropQueued(st, st.tasks[d.task]!, d);
     else if (d.state === LEASED) {
       // The session's credit stays spent until it answers; its answer is then stale.
-      d.session!.leases.delete(d.id);
+      endLease(st, d.session!, d);
       st.tasks[d.task]!.inflight--;
       d.state = GONE;
       d.session = null;
@@ -689,9 +703,48 @@ function removeLive(root: Root, d: Delivery): void {
   if (root.joins !== null) root.joins.outstanding[d.task]!--;
 }
 
+function isLeasedBy(d: Delivery, s: Session): boolean {
+  return d.state === LEASED && d.session === s;
+}
+
+/** Records a lease (d is LEASED to s already). Ended leases leave the order from its front, or all at once when they outnumber the live ones. */
+function addLease(st: PipelineState, s: Session, d: Delivery): void {
+  st.leased.set(d);
+  const order = s.leaseOrder;
+  while (order.length > 0 && !isLeasedBy(order.peekFront()!, s)) {
+    order.popFront();
+    s.endedInOrder--;
+  }
+  if (s.endedInOrder > 64 && s.endedInOrder > 2 * s.leaseCount) {
+    order.retain((x) => isLeasedBy(x, s));
+    s.endedInOrder = 0;
+  }
+  order.pushBack(d);
+  s.leaseCount++;
+}
+
+/** Forgets a lease of s (its entry in the order is passed over from now on). Once per lease: a second call does nothing. */
+function endLease(st: PipelineState, s: Session, d: Delivery): void {
+  if (st.leased.get(d.id) !== d) return;
+  st.leased.delete(d.id);
+  s.leaseCount--;
+  s.endedInOrder++;
+}
+
+/** The session's live leases, oldest first. */
+function leasesOf(s: Session): Delivery[] {
+  const out: Delivery[] = [];
+  const order = s.leaseOrder;
+  for (let i = 0; i < order.length; i++) {
+    const d = order.at(i);
+    if (isLeasedBy(d, s)) out.push(d);
+  }
+  return out;
+}
+
 /** Ends a lease (the caller answers it). */
-function release(s: Session, d: Delivery, t: TaskState): void {
-  s.leases.delete(d.id);
+function release(st: PipelineState, s: Session, d: Delivery, t: TaskState): void {
+  endLease(st, s, d);
   t.inflight--;
   d.state = GONE;
   d.session = null;
@@ -769,7 +822,7 @@ function pump(st: PipelineState, u: UnitState): void {
       d.state = LEASED;
       d.session = s;
       d.leasedAt = st.now;
-      s.leases.set(d.id, d);
+      addLease(st, s, d);
       t.inflight++;
       s.credits--;
       u.credits--;
