@@ -7,10 +7,9 @@
  *       the rate achieved, and p50/p99 of the topology's complete-latency histogram, which it
  *       writes with its final summary to TEMPEST_RUN_SUMMARY_FILE. Also the same quantiles
  *       without the first WARMUP_S seconds' roots: the final histogram minus one asked for over
- *       the control port (stats_request) once that many roots completed. The generator's rate
- *       clock starts when the source is made, before the tasks have connected, so the first
- *       poll releases a start-up's worth of roots at once and they queue; the whole-run p99
- *       includes them, the steady-state one does not.
+ *       the control port (stats_request) once that many roots completed. The whole-run p99 is
+ *       the target; the other shows how much of it the start of a run (cold code, a worker
+ *       catching up) holds.
  *
  *   npm run build && npx bun bench/latency.bench.ts
  */
