@@ -88,5 +88,5 @@ console.log(fused.summary);
 const x = (r: number) => `${(r / base).toFixed(3)} x baseline`;
 console.log(`baseline: one-hop TCP round trips, batched CBOR frames: ${Math.round(base)}/s`);
 console.log(`diamond, ${COUNT} roots, one fused worker (the default):     ${fused.rate}/s  (${x(fused.rate)}; one delivery per root)`);
-console.log(`diamond, ${COUNT} roots, every task isolated (4 processes):  ${isolated.rate}/s  (${x(isolated.rate)}; 4 deliveries per root)`);
+console.log(`diamond, ${COUNT} roots, every task isolated (4 processes):  ${isolated.rate}/s  (${x(isolated.rate)}; 5 deliveries per root: D, a union, gets one from B and one from C)`);
 if (old) console.log(`diamond, ${COUNT} roots, ${process.env.OLD_TEMPEST} (one process per task): ${old.rate}/s  (${x(old.rate)}); isolated now / then: ${(isolated.rate / old.rate).toFixed(2)}`);
