@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { LAPSES_BEFORE_FAILING, _inspect, capacity, createPipeline, inflightRoots, isIdle, stats, tasksWithoutSession } from "./pipeline.ts";
+import { DOWNSTREAM_QUEUE_FACTOR, LAPSES_BEFORE_FAILING, _inspect, capacity, createPipeline, inflightRoots, isIdle, stats, tasksWithoutSession } from "./pipeline.ts";
 import { Harness, bytes, d, joinPayload, testConfig } from "./_testkit.ts";
 
 const diamond = "A-->B, A-->C, B-->D, C-->D";
@@ -491,6 +491,25 @@ describe("leases: found by id, visited oldest first, and no slot kept for long a
 });
 
 describe("rule 14: the source is read only as fast as the root tasks take work", () => {
+  test(`a later task's queue longer than ${DOWNSTREAM_QUEUE_FACTOR} read-aheads stops the reading until it drains`, () => {
+    const h = new Harness(testConfig("A-->B", { maxPending: 1000, readAhead: 2 }));
+    h.open("a", "A", 100);
+    h.open("b", "B", 1);
+    const margin = DOWNSTREAM_QUEUE_FACTOR * 2;
+    let toB = 0;
+    for (let i = 1; i <= margin + 2; i++) {
+      const [toA] = h.source(`r${i}`, "p") as Array<{ delivery: number }>;
+      const out = h.done("a", toA!.delivery, "x") as Array<{ type: string; session?: string; delivery?: number }>; // A is fast; B takes one at a time
+      toB ||= out.find((e) => e.type === "deliver" && e.session === "b")?.delivery ?? 0;
+    }
+    expect(stats(h.state).tasks.B!.queued).toBe(margin + 1);
+    expect(capacity(h.state)).toBe(0);
+    expect(_inspect(h.state).sessions.b!.leases).toBe(1);
+    h.done("b", toB); // B answers its first and takes the next: its queue is at the margin again
+    expect(stats(h.state).tasks.B!.queued).toBe(margin);
+    expect(capacity(h.state)).toBeGreaterThan(0);
+  });
+
   test("capacity: free credits of the root's sessions plus the read-ahead, none without a session", () => {
     const h = new Harness(testConfig("A-->B", { maxPending: 1000, readAhead: 3 }));
     expect(capacity(h.state)).toBe(0);

@@ -38,6 +38,8 @@ const NO_STEP: Effect[] = Object.freeze([]) as unknown as Effect[];
 /** A delivery whose lease lapsed this many times (its sessions went silent holding it) fails its root. */
 export const LAPSES_BEFORE_FAILING = 3;
 const DEFAULT_READ_AHEAD = 64;
+/** A later task's queue may hold this many read-aheads before the source is read no more. */
+export const DOWNSTREAM_QUEUE_FACTOR = 4;
 
 /** Delivery states. A delivery that is answered, requeued (replaced) or dropped becomes GONE. */
 const QUEUED = 0;
@@ -121,6 +123,8 @@ class UnitState {
   queuedLive = 0;
   /** Downstream tasks first, so roots finish (and leave memory) before new ones start. */
   readonly tasks: TaskState[] = [];
+  /** It hosts a root task: capacity() bounds its queue by its credits and the read-ahead. */
+  hasRoot = false;
 }
 
 /** What a root keeps only when its topology resolves joins (a few topologies). */
@@ -231,6 +235,7 @@ export class PipelineState {
     this.units = graph.units.map((members) => {
       const u = new UnitState();
       for (let i = members.length - 1; i >= 0; i--) u.tasks.push(this.tasks[members[i]!]!);
+      u.hasRoot = members.some((m) => graph.roots.includes(m));
       return u;
     });
   }
@@ -315,6 +320,10 @@ export function capacity(state: PipelineState): number {
     const demand = credits + Math.min(state.readAhead, credits + leased) - t.queuedLive;
     room = Math.min(room, demand);
   }
+  // Downstream too: a task whose queue holds more than its workers can take soon stops the
+  // reading (else a fast root fills every later queue up to maxPending, in memory).
+  const margin = DOWNSTREAM_QUEUE_FACTOR * Math.max(state.readAhead, 1);
+  for (const u of state.units) if (u.queuedLive > margin && !u.hasRoot) return 0;
   return Math.max(0, room);
 }
 
