@@ -1,7 +1,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, test } from "bun:test";
-import { existsSync, readFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { diamondFiles } from "../helpers/projects.ts";
+import { diamondFiles, idsAtD } from "../helpers/projects.ts";
 import { childPids, isAlive, startTempest, stopAll, type Running } from "../helpers/process.ts";
 import { startRedis, stopAllRedis, type TestRedis } from "../helpers/redis.ts";
 import { cleanupTempDirs, runTempest, tempProject, waitFor, tasksJoined } from "../helpers/tempest.ts";
@@ -43,17 +43,6 @@ function streamProject(server: TestRedis, opts: { source?: string; runtime?: str
   return { dir, key, group, env: { TEMPEST_KEY_PREFIX: prefix } };
 }
 
-function seen(dir: string): Map<string, number> {
-  const counts = new Map<string, number>();
-  const file = join(dir, "out/d.txt");
-  if (!existsSync(file)) return counts;
-  for (const line of readFileSync(file, "utf8").split("\n")) {
-    const id = line.split(" ")[0];
-    if (id) counts.set(id, (counts.get(id) ?? 0) + 1);
-  }
-  return counts;
-}
-
 /** The attempt D saw for each delivery (lines "id attempt"). */
 function attempts(dir: string): number[] {
   return readFileSync(join(dir, "out/d.txt"), "utf8").split("\n").filter(Boolean).map((l) => Number(l.split(" ")[1]));
@@ -78,7 +67,7 @@ function chunk(row: unknown[]): Array<[unknown, unknown]> {
 
 async function expectAllDone(server: TestRedis, p: StreamProject, ids: string[], timeoutMs = 30_000): Promise<Map<string, number>> {
   const counts = await waitFor(() => {
-    const c = seen(p.dir);
+    const c = idsAtD(p.dir);
     return ids.every((id) => c.has(id)) ? c : undefined;
   }, `all ${ids.length} ids to reach D`, timeoutMs);
   await waitFor(async () => (await pendingCount(server, p.key, p.group)) === 0, "XPENDING to reach 0", timeoutMs);
@@ -106,7 +95,7 @@ describe("redis-stream source", () => {
     const p = streamProject(redis, { tasks: { B: `import { defineTask } from "tempest";\nexport default defineTask({ async handle(m) { await Bun.sleep(1); return m; } });\n` } });
     const ids = await redis.xadd(p.key, N, (i) => ({ n: String(i) }));
     const first = startTempest(["run", "y"], { cwd: p.dir, env: p.env });
-    await waitFor(() => seen(p.dir).size > 3000, "3,000 ids to reach D", 30_000);
+    await waitFor(() => idsAtD(p.dir).size > 3000, "3,000 ids to reach D", 30_000);
     process.kill(await waitFor(() => topologyChild(first), "the topology process"), "SIGKILL");
     expect(await first.exited).toBe(1);
     expect(first.stderr()).toContain("error: the topology was killed by SIGKILL");
@@ -131,7 +120,7 @@ describe("redis-stream source", () => {
     const two = startTempest(["run", "y", "--set", "topology.y.source.consumer=two"], { cwd: p.dir, env: p.env });
     await waitFor(() => tasksJoined(one.stderr(), ["D"]), "D to join");
     await waitFor(() => tasksJoined(two.stderr(), ["D"]), "D to join");
-    await waitFor(() => seen(p.dir).size > 300, "work to start");
+    await waitFor(() => idsAtD(p.dir).size > 300, "work to start");
     const victims = [one.proc.pid, ...childPids(one.proc.pid)];
     // Freeze the victim, then look: only a consumer that holds pending entries is worth killing
     // (under load it may have acked all it held at that instant). Thaw and look again if not.
@@ -166,7 +155,7 @@ describe("redis-stream source", () => {
     // The entries have their own `id` and `error`: the dead letter must keep them and add its own beside them.
     const ids = await redis.xadd(p.key, 200, (i) => ({ n: String(i), id: `order-${i}`, error: "none" }));
     const run = startTempest(["run", "y"], { cwd: p.dir, env: p.env });
-    await waitFor(() => seen(p.dir).size === 199, "199 ids to reach D");
+    await waitFor(() => idsAtD(p.dir).size === 199, "199 ids to reach D");
     await waitFor(async () => (await pendingCount(redis, p.key, p.group)) === 0, "the poison entry to be acked too");
     const dead = (await redis.call("XRANGE", `${p.key}:dead`, "-", "+")) as Array<[string, string[]]>;
     expect(dead.length).toBe(1);
@@ -191,7 +180,7 @@ describe("redis-stream source", () => {
       ...(await redis.xadd(p.key, 2, (i) => ({ data: JSON.stringify({ n: 10 + i }) }))),
     ];
     const run = startTempest(["run", "y"], { cwd: p.dir, env: p.env });
-    await waitFor(() => seen(p.dir).size === 5, "the 5 good entries");
+    await waitFor(() => idsAtD(p.dir).size === 5, "the 5 good entries");
     await waitFor(async () => (await pendingCount(redis, p.key, p.group)) === 0, "the bad entry to be acked");
     const dead = (await redis.call("XRANGE", `${p.key}:dead`, "-", "+")) as Array<[string, string[]]>;
     const fields = Object.fromEntries(chunk(dead[0]![1]));
@@ -209,10 +198,10 @@ describe("redis-stream: Redis goes away", () => {
     const p = streamProject(server);
     const first = await server.xadd(p.key, 10, (i) => ({ n: String(i) }));
     const run = startTempest(["run", "y"], { cwd: p.dir, env: p.env });
-    await waitFor(() => first.every((id) => seen(p.dir).has(id)), "the first 10 entries");
+    await waitFor(() => first.every((id) => idsAtD(p.dir).has(id)), "the first 10 entries");
     await server.restart();
     const second = await server.xadd(p.key, 10, (i) => ({ n: String(100 + i) }));
-    await waitFor(() => second.every((id) => seen(p.dir).has(id)), "10 entries added after the restart", 20_000);
+    await waitFor(() => second.every((id) => idsAtD(p.dir).has(id)), "10 entries added after the restart", 20_000);
     expect(run.stderr()).toContain("consumer group `diamond` is gone (NOGROUP); creating it again");
     run.proc.kill("SIGTERM");
     expect(await run.exited).toBe(0);
@@ -224,7 +213,7 @@ describe("redis-stream: Redis goes away", () => {
     const p = streamProject(server, { tasks: { A: `import { defineTask } from "tempest";\nexport default defineTask({ async handle(m) { await Bun.sleep(1); return m; } });\n` } });
     const ids = await server.xadd(p.key, N, (i) => ({ n: String(i) }));
     const run = startTempest(["run", "y"], { cwd: p.dir, env: p.env });
-    await waitFor(() => seen(p.dir).size > 2000, "2,000 ids to reach D", 30_000);
+    await waitFor(() => idsAtD(p.dir).size > 2000, "2,000 ids to reach D", 30_000);
     await server.restart({ downMs: 5_000 });
     const counts = await expectAllDone(server, p, ids, 60_000);
     const duplicates = [...counts.values()].reduce((n, c) => n + c - 1, 0);
@@ -242,7 +231,7 @@ test("field + codec = \"cbor\": a binary field is decoded as CBOR", async () => 
   const { encodeCbor } = await import("../../src/codec/index.ts");
   const id = String(await redis.client().xadd(p.key, "*", "data", Buffer.from(encodeCbor({ nested: { list: [1, 2, 3] } }))));
   const run = startTempest(["run", "y"], { cwd: p.dir, env: p.env });
-  await waitFor(() => seen(p.dir).has(id), "the CBOR entry to reach D");
+  await waitFor(() => idsAtD(p.dir).has(id), "the CBOR entry to reach D");
   run.proc.kill("SIGTERM");
   expect(await run.exited).toBe(0);
   expect(run.stdout()).toContain("read 1, completed 1, retried 0, dead-lettered 0");

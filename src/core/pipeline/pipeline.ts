@@ -27,7 +27,7 @@
  * root visits its outstanding deliveries; closing a session visits its leases.
  */
 import { backoff } from "../backoff.ts";
-import { Deque } from "./_deque.ts";
+import { Deque } from "../deque.ts";
 import { LeaseIndex } from "./_leases.ts";
 import { compileGraph, type Graph, type GraphTask } from "./_graph.ts";
 import type { AttemptRecord, Effect, Event, PipelineConfig, PipelineStats, TaskStats } from "./types.ts";

@@ -6,12 +6,12 @@ import { fuse, type Fusion } from "../../core/pipeline/fusion.ts";
 import type { TaskSpec } from "../../core/pipeline/types.ts";
 import { UnitRun } from "../../core/pipeline/unit-run.ts";
 import { copyMessage } from "../../core/pipeline/copy.ts";
+import { Deque } from "../../core/deque.ts";
 import type { TaskContext, TaskDefinition } from "../../sdk/index.ts";
 import { type BackoffRules, createBackoff } from "../../core/backoff.ts";
 import { userFrames } from "../../core/text/stack.ts";
 import { Histogram } from "../../core/stats/histogram.ts";
 import { clock } from "../clock.ts";
-import { warmWorker } from "../warmup.ts";
 import { FramedConnection } from "../connection.ts";
 import { proofFor } from "../../core/auth.ts";
 import type { Logger } from "../log.ts";
@@ -104,7 +104,6 @@ const ANSWER_EVERY = 256;
 /** Room for the rest of an `answers` frame around its outputs. */
 const FRAME_MARGIN = 64 * 1024;
 
-/** One delivery being worked on: the calls it makes inside this worker, one at a time. */
 const NO_OUTPUTS: Uint8Array[] = [];
 const NO_PRODUCERS: number[] = [];
 
@@ -161,9 +160,8 @@ class TaskWorker {
   private conn?: FramedConnection;
   /** Bumped on every connection so answers to an old connection are never sent on a new one. */
   private generation = 0;
-  /** Deliveries not started yet: queue[queueHead..] (an index, not shift(), which copies). */
-  private queue: Array<DeliverItem | undefined> = [];
-  private queueHead = 0;
+  /** Deliveries not started yet. */
+  private queue = new Deque<DeliverItem>();
   /** Deliveries holding a concurrency slot. */
   private running = 0;
   /** Deliveries that ran past `stallMs` and gave their slot away. */
@@ -215,7 +213,6 @@ class TaskWorker {
 
   constructor(private readonly opts: TaskWorkerOptions) {
     this.fusion = fuse(opts.specs, [opts.hosted.map((h) => h.name)]);
-    warmWorker(opts.specs, opts.hosted.map((h) => h.name));
     this.localIndex = this.fusion.byName;
     this.hosted = opts.specs.map((s) => opts.hosted.find((h) => h.name === s.name));
     this.toTopology = opts.specs.map((_, i) => i);
@@ -311,8 +308,7 @@ class TaskWorker {
       this.outage(conn, "connection closed");
       if (this.conn === conn) this.conn = undefined;
       // Deliveries not started yet belong to the old session; the topology requeues them.
-      this.queue = [];
-      this.queueHead = 0;
+      this.queue.clear();
       clearInterval(this.heartbeatTimer);
       if (this.stopping) {
         this.maybeFinish();
@@ -398,7 +394,7 @@ class TaskWorker {
         if (generation !== this.generation || this.stopping) return;
         this.granted -= msg.items.length;
         this.held += msg.items.length;
-        for (const item of msg.items) this.queue.push(item);
+        for (const item of msg.items) this.queue.pushBack(item);
         this.drainQueue();
         return;
       case "ping":
@@ -422,7 +418,7 @@ class TaskWorker {
     this.draining = true;
     let started = 0;
     try {
-      while (this.running < this.opts.concurrency && this.queueHead < this.queue.length) {
+      while (this.running < this.opts.concurrency && this.queue.length > 0) {
         if (started++ === ANSWER_EVERY) {
           this.flushAnswers();
           if (!this.drainLater) {
@@ -434,15 +430,7 @@ class TaskWorker {
           }
           return;
         }
-        const item = this.queue[this.queueHead]!;
-        this.queue[this.queueHead++] = undefined;
-        if (this.queueHead === this.queue.length) {
-          this.queue.length = 0;
-          this.queueHead = 0;
-        } else if (this.queueHead >= 1024 && this.queueHead * 2 >= this.queue.length) {
-          this.queue = this.queue.slice(this.queueHead);
-          this.queueHead = 0;
-        }
+        const item = this.queue.popFront()!;
         this.running++;
         this.begin(item, this.generation);
       }
@@ -610,7 +598,7 @@ class TaskWorker {
       this.behindMs = this.behindMs === 0 ? per : this.behindMs * 0.8 + per * 0.2;
     } else this.behindMs *= 0.9;
     this.lastFlushAt = now;
-    this.behindSinceFlush = this.queueHead < this.queue.length;
+    this.behindSinceFlush = this.queue.length > 0;
     const cost = Math.max(this.avgMs, this.behindMs, 0.001);
     this.window = Math.max(2, Math.min(MAX_WINDOW, par + Math.ceil((par * WAIT_BUDGET_MS) / cost)));
     const credits = this.stopping ? 0 : Math.max(0, this.window - (this.granted + this.held));
@@ -644,7 +632,7 @@ class TaskWorker {
 
   private maybeFinish(): void {
     if (!this.stopping || this.stopped) return;
-    if (this.running > 0 || this.stalled > 0 || this.queueHead < this.queue.length) return;
+    if (this.running > 0 || this.stalled > 0 || this.queue.length > 0) return;
     void this.finish();
   }
 

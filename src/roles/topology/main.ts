@@ -1,4 +1,3 @@
-process.on("exit", () => { const L = (globalThis as any).__ld; if (!L || !process.env.LATDUMP) return; const lines: string[] = []; for (let i = 0; i < L.n; i++) lines.push(`${L.t[i].toFixed(2)} ${L.v[i].toFixed(3)}`); require("node:fs").writeFileSync(process.env.LATDUMP, lines.join("\n")); });
 import { renameSync, writeFileSync } from "node:fs";
 import type { Topology } from "../../core/project/model.ts";
 import { createLogger } from "../log.ts";

@@ -6,13 +6,12 @@ import { isLoopback, newNonce } from "../../core/auth.ts";
 import { capacity, createPipeline, inflightRoots, stats, step, tasksWithoutSession, type AttemptRecord, type Effect, type Event, type PipelineState, type PipelineStats } from "../../core/pipeline/index.ts";
 import type { Topology } from "../../core/project/model.ts";
 import { taskSpecs } from "../../core/project/specs.ts";
-import { unitOf, workerUnits, type WorkerUnit } from "../../core/project/workers.ts";
+import { workerUnits, type WorkerUnit } from "../../core/project/workers.ts";
 import { awaitsFirstDelivery, acceptTask, initialLifecycle, refusePeer, isDone, isStopping, next as nextLifecycle, readsSource, type Lifecycle, type LifecycleEvent } from "../../core/topology/index.ts";
 import type { Source } from "../../core/sources/types.ts";
 import { Histogram, bucketMs } from "../../core/stats/histogram.ts";
 import { EDGE_JOIN, EDGE_SOURCE, HandshakeRefused, PROTOCOL_VERSION, type Answers, type DeliverItem, type RejectCode, parseControlToTopology, parseHello, parseTaskToTopology } from "../../protocol/topology-task.ts";
 import { clock } from "../clock.ts";
-import { warmTopology } from "../warmup.ts";
 import { FramedConnection } from "../connection.ts";
 import type { Logger } from "../log.ts";
 import { summarize, type RecentError, type TopologySummary } from "./summary.ts";
@@ -157,7 +156,6 @@ class TopologyService {
       readAhead: opts.source.type === "redis-stream" ? 256 : 64,
       encodeJoin: cborJoinMap,
     });
-    warmTopology(taskSpecs(t), this.units.map((u) => u.tasks));
     this.taskNames = t.dag.tasks.slice();
     this.taskIndex = new Map(this.taskNames.map((n, i) => [n, i]));
     for (const task of t.dag.tasks) {
@@ -506,7 +504,6 @@ class TopologyService {
           if (now < 0) now = clock();
           const ms = now - e.since;
           this.complete.record(ms);
-          { const g = globalThis as any; if (process.env.LATDUMP) { const L = (g.__ld ??= { t: new Float64Array(2_000_000), v: new Float32Array(2_000_000), n: 0 }); if (L.n < 2_000_000) { L.t[L.n] = now; L.v[L.n++] = ms; } } }
           this.opts.onLatency?.(null, ms);
           break;
         }

@@ -1,5 +1,5 @@
 /**
- * A growable ring buffer: O(1) push/pop at both ends. Private to the pipeline folder.
+ * A growable ring buffer: O(1) push/pop at both ends (the pipeline's queues, a worker's).
  * Slots are cleared on pop so popped items can be garbage-collected.
  */
 export class Deque<T> {

@@ -1,5 +1,5 @@
 import { expect, test } from "bun:test";
-import { Deque } from "./_deque.ts";
+import { Deque } from "./deque.ts";
 
 test("deque: both ends, growth across the wrap-around, retain, clear", () => {
   const q = new Deque<number>(4);
