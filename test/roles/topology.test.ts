@@ -111,14 +111,18 @@ describe("the topology role in process", () => {
   }, 30_000);
 
   test("a stop with no task connected finishes at once, leaving what is in flight at the source", async () => {
-    // B runs alone and never starts: A's outputs wait for it, so their roots stay in flight.
+    // B runs alone and its calls never settle; its worker stops anyway (after its 10 s grace),
+    // so their roots stay in flight with no task connected.
     const topology = await loadTopology(`[topology.y.source]\ntype = "generator"\ncount = 5\n\n[topology.y.task.B]\nisolate = true\n`);
     expect(workerUnits(topology).map((u) => u.tasks)).toEqual([["A"], ["B"]]);
     const topo = await topologyOf(topology);
     const a = workerFor(topology, topo.handle, "A");
-    await waitFor(() => topo.handle.summary().tasks.A?.handled === 5, "A to handle the 5 messages", 20_000);
-    await a.worker.stop("test");
-    await waitFor(() => topo.handle.summary().sessions === 0, "A's session to close");
+    await waitFor(() => topo.handle.summary().sessions === 1, "A's session to open");
+    expect(topo.handle.summary().read).toBe(0); // nothing is read while B has no worker
+    const b = workerFor(topology, topo.handle, "B", defineTask({ handle: () => new Promise(() => {}) }));
+    await waitFor(() => topo.handle.summary().tasks.B?.inflight === 5, "B to hold the 5 messages", 20_000);
+    await Promise.all([a.worker.stop("test"), b.worker.stop("test")]);
+    await waitFor(() => topo.handle.summary().sessions === 0, "both sessions to close");
     const started = Date.now();
     const summary = await topo.handle.stop("test");
     // Far below the drain deadline (message.timeout + 1 s = 31 s): nobody is left to finish them.
@@ -126,7 +130,7 @@ describe("the topology role in process", () => {
     expect(summary).toMatchObject({ read: 5, completed: 0, inflight: 5, dead_lettered: 0 });
     expect(topo.text()).toContain("stopping (test): no new messages; finishing 5 in flight");
     expect(topo.text()).toContain("warn: stopping with 5 message(s) unfinished and no task connected; they stay unacked at the source");
-  }, 30_000);
+  }, 45_000);
 
   test("dead letters: finished waits for their writes, and each one is in the dead-letter file", async () => {
     const topology = await loadTopology(`[topology.y.source]\ntype = "generator"\ncount = 3\n\n[topology.y.message]\nretry = 0\n`);

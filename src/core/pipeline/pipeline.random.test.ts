@@ -323,8 +323,8 @@ function runScenario(seed: number): void {
       const queued = s.tasks[t]!.queued;
       want = Math.min(want, credits + Math.min(config.readAhead ?? 256, credits + leased) - queued);
     }
-    // ... and no faster than later tasks take theirs: a long queue there stops the reading.
-    for (const t of names) if (!rootTasks.includes(t) && s.tasks[t]!.queued > DOWNSTREAM_QUEUE_FACTOR * Math.max(config.readAhead ?? 256, 1)) want = 0;
+    // ... and no faster than later tasks take theirs: no session, or a long queue, there stops the reading.
+    for (const t of names) if (!rootTasks.includes(t) && (openSessions(t).length === 0 || s.tasks[t]!.queued > DOWNSTREAM_QUEUE_FACTOR * Math.max(config.readAhead ?? 256, 1))) want = 0;
     check(capacity(st) === Math.max(0, want), () => `capacity ${capacity(st)}, want ${Math.max(0, want)}`);
     for (const t of names) {
       const ts = s.tasks[t]!;

@@ -510,17 +510,24 @@ describe("rule 14: the source is read only as fast as the root tasks take work",
     expect(capacity(h.state)).toBeGreaterThan(0);
   });
 
-  test("capacity: free credits of the root's sessions plus the read-ahead, none without a session", () => {
+  test("capacity: free credits of the root's sessions plus the read-ahead, none while any task has no session", () => {
     const h = new Harness(testConfig("A-->B", { maxPending: 1000, readAhead: 3 }));
     expect(capacity(h.state)).toBe(0);
     expect(tasksWithoutSession(h.state)).toEqual(["A", "B"]);
     h.open("a", "A", 5);
     expect(tasksWithoutSession(h.state)).toEqual(["B"]);
+    expect(capacity(h.state)).toBe(0); // A's outputs would only wait for B: the source keeps them
+    h.open("b", "B", 5);
+    expect(tasksWithoutSession(h.state)).toEqual([]);
     expect(capacity(h.state)).toBe(5 + 3);
     for (let i = 0; i < 8; i++) h.source(`r${i}`, "p");
     expect(capacity(h.state)).toBe(0); // 5 leased, 3 queued
     h.done("a", 1);
     expect(capacity(h.state)).toBe(1); // its credit took a queued one: 2 left of the read-ahead of 3
+    h.close("b"); // B's only worker went away: nothing more is read until one is back
+    expect(capacity(h.state)).toBe(0);
+    h.open("b2", "B", 5);
+    expect(capacity(h.state)).toBe(1);
   });
 });
 

@@ -305,7 +305,7 @@ export function step(state: PipelineState, event: Event, now: number, out: Effec
 
 /**
  * How many new roots the source may be polled for (>= 0): below maxPending, and no more than
- * every root task's sessions can take now plus the read-ahead. 0 while a root task has no
+ * every root task's sessions can take now plus the read-ahead. 0 while any task has no
  * session: its messages would only wait, and a source's unread messages wait best at the source.
  */
 export function capacity(state: PipelineState): number {
@@ -320,10 +320,13 @@ export function capacity(state: PipelineState): number {
     const demand = credits + Math.min(state.readAhead, credits + leased) - t.queuedLive;
     room = Math.min(room, demand);
   }
-  // Downstream too: a task whose queue holds more than its workers can take soon stops the
-  // reading (else a fast root fills every later queue up to maxPending, in memory).
+  // Downstream too: a task with no worker, or whose queue holds more than its workers can take
+  // soon, stops the reading (else a fast root fills every later queue up to maxPending, in
+  // memory). So the first read waits for every task, as Storm activates its spouts only once
+  // every worker is connected: the last processes to start do not share the cores with the
+  // first messages.
   const margin = DOWNSTREAM_QUEUE_FACTOR * Math.max(state.readAhead, 1);
-  for (const u of state.units) if (u.queuedLive > margin && !u.hasRoot) return 0;
+  for (const u of state.units) if (!u.hasRoot && (u.sessions === 0 || u.queuedLive > margin)) return 0;
   return Math.max(0, room);
 }
 

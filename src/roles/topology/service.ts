@@ -585,8 +585,7 @@ class TopologyService {
       if (!m) this.missingSince.set(u.leader, (m = { since: now, said: false }));
       if (m.said || now - m.since < WAIT_SAID_AFTER_MS || isStopping(this.lifecycle)) continue;
       m.said = true;
-      const root = this.opts.topology.dag.tasks.filter((x) => !this.opts.topology.dag.edges.some(([, to]) => to === x)).some((x) => u.tasks.includes(x));
-      this.opts.log.warn(`waiting for task ${describeUnit(u)} to connect${root ? ": nothing is read from the source until it does" : ": its messages wait for it"} (waiting is not failing: they are not timed out)`);
+      this.opts.log.warn(`waiting for task ${describeUnit(u)} to connect: nothing is read from the source until it does (waiting is not failing: what is in flight is not timed out)`);
     }
   }
 
