@@ -61,8 +61,30 @@ function writeNumber(x: number): void {
   }
 }
 
+type Utf8Write = (this: Uint8Array, s: string, offset: number, length: number) => number;
+/** Bun's native UTF-8 writer works on any Uint8Array: ~50 ns for 64 chars, a charCodeAt loop ~180. */
+const utf8Write = (NodeBuffer?.prototype as { utf8Write?: Utf8Write } | undefined)?.utf8Write;
+
+/** Bytes of a CBOR head for argument n (n < 2^32). */
+function headSize(n: number): number {
+  return n < 24 ? 1 : n < 0x100 ? 2 : n < 0x10000 ? 3 : 5;
+}
+
 function writeString(s: string): void {
   const len = s.length;
+  if (len >= 24 && utf8Write !== undefined) {
+    // Written in place after a head sized for an ASCII string (bytes == chars); moved when the
+    // byte length needs a longer head. A char takes at most 3 bytes (a surrogate pair 4 for 2).
+    const max = 3 * len;
+    ensure(5 + max);
+    const h = headSize(len);
+    const n = utf8Write.call(out, s, at + h, max);
+    const hn = headSize(n);
+    if (hn !== h) out.copyWithin(at + hn, at + h, at + h + n);
+    head(3, n);
+    at += n;
+    return;
+  }
   if (len < 0x100) {
     // Optimistic ASCII: byte length == char count, so the head is known before writing.
     ensure(2 + len);

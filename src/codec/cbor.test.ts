@@ -140,6 +140,18 @@ describe("fast paths agree with cbor-x", () => {
     }
   });
 
+  test("strings are written in place with the shortest head, byte for byte as cbor-x writes them", () => {
+    // Written after a head sized for ASCII, then moved when the UTF-8 needs a longer one.
+    for (const n of [23, 24, 100, 127, 128, 255, 256, 300, 21845, 21846, 65535, 65536]) {
+      for (const unit of ["a", "é", "€", "🎉"]) {
+        const str = unit.repeat(n);
+        expect([...encodeCbor(str)]).toEqual([...reference.encode(str)]);
+      }
+    }
+    // A lone surrogate is not UTF-8: it becomes U+FFFD, as TextEncoder writes it.
+    expect(decodeCbor(encodeCbor("\ud800".repeat(30)))).toBe("\ufffd".repeat(30));
+  });
+
   test("other types are encoded by cbor-x and decoded back by it", () => {
     const date = new Date(1764350000000);
     const v = { date, big: 2n ** 70n, map: new Map([[1, "one"]]), set: new Set([1]), f32: new Float32Array([1.5]), nested: { ok: [1] } };
