@@ -162,7 +162,7 @@ function renderDetail(): void {
   fillRows($("processes").querySelector("tbody")!, t.processes.map((p) => [p.kind === "topology" ? "topology" : `${p.task}#${p.instance}`, p.version, { text: p.agent, cls: p.agent_alive ? "" : "lost" }, p.state, String(p.pid ?? "-"), String(p.restarts)]));
   const errors = [...(s?.recent_errors ?? [])].reverse();
   fillRows($("errors").querySelector("tbody")!, errors.map((e) => [new Date(e.at).toLocaleTimeString(), e.task ? `${e.task}#${e.instance}` : "-", e.msg_id, e.outcome.replace("_", "-"), `${e.error}${e.where ? ` at ${e.where}` : ""}`, {
-    text: "log", link: () => showLogsAround(t.name, e.task, e.instance, e.at),
+    text: "log", key: `${t.name}/${e.at}`, link: () => showLogsAround(t.name, e.task, e.instance, e.at),
   }]));
 }
 
@@ -244,8 +244,16 @@ function appendLog(pre: HTMLElement, l: LogLine): void {
   if (stick) pre.scrollTop = pre.scrollHeight;
 }
 
-type Cell = string | { text: string; cls?: string; link?: () => void };
+/** A cell: its text, a class, and a link with a key that says what the link does (its closure is not comparable). */
+type Cell = string | { text: string; cls?: string; link?: () => void; key?: string };
+/**
+ * Replaces the rows only when what they show changed: rows made anew on every update would
+ * swallow a click whose mousedown and mouseup straddle the update, and reset a text selection.
+ */
 function fillRows(tbody: HTMLElement, rows: Cell[][]): void {
+  const shown = JSON.stringify(rows.map((cells) => cells.map((c) => (typeof c === "string" ? c : [c.text, c.cls ?? "", c.key ?? ""]))));
+  if (tbody.dataset.shown === shown) return;
+  tbody.dataset.shown = shown;
   tbody.replaceChildren(...rows.map((cells) => {
     const tr = document.createElement("tr");
     for (const c of cells) {
