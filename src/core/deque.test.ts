@@ -22,7 +22,18 @@ test("deque: both ends, growth across the wrap-around, retain, clear", () => {
   }
   expect(q.toArray()).toEqual(model);
   q.retain((v) => v % 2 === 0);
-  expect(q.toArray()).toEqual(model.filter((v) => v % 2 === 0));
+  const kept = model.filter((v) => v % 2 === 0);
+  expect(q.toArray()).toEqual(kept);
+  // Still a working deque after compacting in place across the wrap-around.
+  q.pushBack(-1);
+  q.pushFront(-2);
+  expect(q.toArray()).toEqual([-2, ...kept, -1]);
+  expect(q.popFront()).toBe(-2);
+  q.retain(() => false);
+  expect(q.length).toBe(0);
+  expect(q.popFront()).toBeUndefined();
+  q.pushBack(5);
+  expect(q.toArray()).toEqual([5]);
   q.clear();
   expect(q.length).toBe(0);
   expect(q.popFront()).toBeUndefined();

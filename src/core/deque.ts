@@ -59,11 +59,19 @@ export class Deque<T> {
     this.length = 0;
   }
 
-  /** Keeps only the items for which keep() is true, in order. O(length). */
+  /**
+   * Keeps only the items for which keep() is true, in order. O(length), in place: a session's
+   * lease order of ~1,000 compacted this way no longer shrinks to 16 slots and grows back.
+   */
   retain(keep: (item: T) => boolean): void {
-    const items = this.toArray();
-    this.clear();
-    for (const item of items) if (keep(item)) this.pushBack(item);
+    const buf = this.buf;
+    let kept = 0;
+    for (let i = 0; i < this.length; i++) {
+      const item = buf[(this.head + i) & this.mask] as T;
+      if (keep(item)) buf[(this.head + kept++) & this.mask] = item;
+    }
+    for (let i = kept; i < this.length; i++) buf[(this.head + i) & this.mask] = undefined;
+    this.length = kept;
   }
 
   toArray(): T[] {
