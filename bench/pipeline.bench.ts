@@ -91,12 +91,13 @@ function run(join: boolean, fused = false): void {
   );
 }
 
+/** Every measured pipeline stays alive: one freed during a later measurement would make that one look smaller. */
+const measured: unknown[] = [];
+
 /**
  * Heap bytes per root in flight, one shared 64-byte payload: waiting at A (no session), and
  * leased to a session (what a topology holds while a worker works on it).
  */
-/** Every measured pipeline stays alive: one freed during a later measurement would make that one look smaller. */
-const measured: unknown[] = [];
 
 function memory(join: boolean, leased: boolean, fused = false): void {
   const N = 100_000;

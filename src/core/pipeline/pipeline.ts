@@ -259,12 +259,9 @@ export function createPipeline(config: PipelineConfig): PipelineState {
 }
 
 /**
- * Applies one event at time `now` (ms, monotonic) and returns the effects, in order.
- * Mutates `state` in place.
- */
-/**
- * Applies one event and returns its effects, appended to `out` (a caller on the hot path passes
- * one array it empties after use). The state keeps no reference to `event` or `out`.
+ * Applies one event at time `now` (ms, monotonic) and returns its effects, in order, appended
+ * to `out` (a caller on the hot path passes one array it empties after use). Mutates `state` in
+ * place; it keeps no reference to `event` or `out`.
  */
 export function step(state: PipelineState, event: Event, now: number, out: Effect[] = []): Effect[] {
   state.now = now;

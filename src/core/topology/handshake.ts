@@ -20,7 +20,6 @@ export interface HandshakeContext {
   stopping: boolean;
 }
 
-/** The fields of a hello the rules read. */
 /** The fields of any hello the rules read. */
 export interface PeerHello { version: number; proof?: unknown }
 /** The fields of a task's hello the rules read. */

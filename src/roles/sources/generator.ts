@@ -11,7 +11,6 @@ const SEQ_KEY = [0xa2, 0x63, 0x73, 0x65, 0x71];
  * Synthetic messages `{ seq, data }` for demos and benchmarks: `count` of them (0 = endless),
  * `data` of `size` bytes, at most `rate` per second (0 = as fast as the pipeline takes them).
  */
-
 export class GeneratorSource implements Source {
   readonly type = "generator";
   private seq = 0;

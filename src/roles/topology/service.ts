@@ -404,6 +404,7 @@ class TopologyService {
       this.stepHot(done, now);
     }
     done.outputs = NO_OUTPUTS;
+    done.producers = undefined;
     for (const [delivery, task, error, where] of msg.fail) {
       this.failFrom = { task: this.taskNames[task] ?? peer.task, instance: peer.instance };
       try {
@@ -729,10 +730,10 @@ class TopologyService {
   }
 }
 
-/** "`split`", or "`A` (with `B`, `C`)" for a fused worker. */
 const NO_OUTPUTS: Uint8Array[] = [];
 const NO_PAYLOAD = new Uint8Array(0);
 
+/** "`split`", or "`A` (with `B`, `C`)" for a fused worker. */
 function describeUnit(u: WorkerUnit): string {
   return u.tasks.length > 1 ? `\`${u.leader}\` (a worker with ${u.tasks.slice(1).map((t) => `\`${t}\``).join(", ")})` : `\`${u.leader}\``;
 }
