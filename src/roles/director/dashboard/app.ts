@@ -30,6 +30,11 @@ tokenInput.addEventListener("change", () => {
   if (logTopology) followLogs(logTopology, true);
 });
 window.addEventListener("hashchange", () => select(decodeURIComponent(location.hash.slice(1)) || null));
+// One listener for every row, present and future: rows are replaced when what they show changes.
+$("topologies").addEventListener("click", (ev) => {
+  const row = (ev.target as Element).closest<HTMLElement>(".topology");
+  if (row?.dataset.topology) location.hash = encodeURIComponent(row.dataset.topology);
+});
 
 /** Reads a streamed body line by line (SSE frames and NDJSON both are lines). */
 async function lines(res: Response, onLine: (line: string) => void): Promise<void> {
@@ -102,6 +107,10 @@ function updateRates(c: ClusterView & { at: number }): void {
 
 function renderTopologies(ts: TopologyView[]): void {
   const box = $("topologies");
+  // Made anew only when what they show changed (see fillRows): a click on a row is not lost.
+  const shown = JSON.stringify([selected, ts.map((t) => [t.name, t.version, t.status, t.reason ?? ""])]);
+  if (box.dataset.shown === shown) return;
+  box.dataset.shown = shown;
   if (ts.length === 0) {
     box.textContent = "No topology deployed yet: tempest deploy --project DIR";
     return;
@@ -117,7 +126,6 @@ function renderTopologies(ts: TopologyView[]): void {
     status!.textContent = t.status;
     status!.className = `status ${t.status}`;
     reason!.textContent = t.reason ?? "";
-    row.addEventListener("click", () => (location.hash = encodeURIComponent(t.name)));
     return row;
   }));
 }
