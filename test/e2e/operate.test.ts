@@ -266,13 +266,16 @@ describe("operating a cluster", () => {
       const handledOfD = () => page.$eval('[data-node="D"] text:nth-of-type(2)', (t) => Number(/handled (\d+)/.exec(t.textContent ?? "")?.[1] ?? -1));
       const before = await handledOfD();
       // The topology's row is kept across updates that do not change it (a click is never lost).
-      await page.$eval(`.topology[data-topology="${TOPOLOGY}"]`, (r) => ((r as HTMLElement).dataset.mark = "kept"));
+      await page.$eval(`.topology[data-topology="${TOPOLOGY}"]`, (r) => ((r as unknown as { dataset: Record<string, string> }).dataset.mark = "kept"));
       const feeding = feed(3_000);
       await waitFor(async () => (await handledOfD()) > before, "D's handled figure to rise on the page", 30_000);
-      expect(await page.$eval(`.topology[data-topology="${TOPOLOGY}"]`, (r) => (r as HTMLElement).dataset.mark ?? "replaced")).toBe("kept");
-      await page.evaluate(() => (location.hash = ""));
+      expect(await page.$eval(`.topology[data-topology="${TOPOLOGY}"]`, (r) => (r as unknown as { dataset: Record<string, string> }).dataset.mark ?? "replaced")).toBe("kept");
+      await page.evaluate(() => ((globalThis as unknown as { location: { hash: string } }).location.hash = ""));
       await page.click(`.topology[data-topology="${TOPOLOGY}"]`);
-      await page.waitForFunction((t) => location.hash === `#${t}` && document.querySelector(".topology.selected") !== null, TOPOLOGY, { timeout: 15_000 });
+      await page.waitForFunction((t) => {
+        const w = globalThis as unknown as { location: { hash: string }; document: { querySelector(s: string): unknown } };
+        return w.location.hash === `#${t}` && w.document.querySelector(".topology.selected") !== null;
+      }, TOPOLOGY, { timeout: 15_000 });
       expect(await page.$eval('dd[data-figure="pending"]', (d) => /^\d+$/.test(d.textContent ?? ""))).toBe(true);
       await page.screenshot({ path: join(shots, "2-live.png") });
       await feeding;
