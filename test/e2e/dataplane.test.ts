@@ -5,6 +5,7 @@
  */
 import { afterAll, afterEach, describe, expect, test } from "bun:test";
 import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import { diamondFiles, D_RECORDS, idsAtD } from "../helpers/projects.ts";
 import { childPids, startTempest, stopAll } from "../helpers/process.ts";
 import { cleanupTempDirs, runTempest, tasksJoined, tempProject, waitFor } from "../helpers/tempest.ts";
@@ -120,4 +121,34 @@ describe("SIGKILL of a fused worker mid-run", () => {
     const seen = idsAtD(dir);
     for (let i = 1; i <= 4000; i++) expect(seen.has(String(i))).toBe(true);
   }, 60_000);
+});
+
+describe("a message that makes its worker exit", () => {
+  const poison = (how: string) => `import { defineTask } from "tempest";\nexport default defineTask({ handle(msg) { if (msg.seq === 7) ${how}; return msg; } });\n`;
+
+  for (const [name, how, runtime] of [
+    ["in a fused worker (process.exit)", "process.exit(1)", ""],
+    ["in an isolated task with two workers (SIGKILL)", `process.kill(process.pid, "SIGKILL")`, `\n[topology.y.task.A]\nisolate = true\nworkers = 2\n`],
+  ] as const) {
+    test(`${name}: dead-lettered at once, every other message completes, the run ends 0`, async () => {
+      const dir = tempProject({
+        ...diamondFiles({ tasks: { A: poison(how), D: D_RECORDS } }),
+        "Runtime.toml": `[topology.y.source]\ntype = "generator"\ncount = 200\n\n[topology.y.message]\nretry = 3\n${runtime}`,
+      });
+      const r = await runTempest(["run", "y"], { cwd: dir, timeoutMs: 60_000 });
+      expect(r.code).toBe(0);
+      // Before: each restart took the message again; 11 crashes in 13 s, then `read 32, completed 0` and exit 1.
+      expect(summaryOf(r.stdout)).toEqual({ read: 200, completed: 199, retried: 0, dead: 1 });
+      const seen = idsAtD(dir);
+      expect(seen.size).toBe(199);
+      expect(seen.has("7")).toBe(false);
+      const crashes = r.stderr.match(/(exited with code 1|was killed by SIGKILL); restarting it/g)?.length ?? 0;
+      expect(crashes).toBeGreaterThanOrEqual(2);
+      expect(crashes).toBeLessThanOrEqual(3); // the first with others held, then twice alone
+      const dead = readFileSync(join(dir, "dead-letter/y.jsonl"), "utf8").trim().split("\n").map((l) => JSON.parse(l));
+      expect(dead.length).toBe(1);
+      expect(dead[0].id).toBe("7");
+      expect(dead[0].error).toBe("A: its worker process exited 2 times while handling this message and nothing else (a message that crashes its worker is dead-lettered at once, not retried)");
+    }, 60_000);
+  }
 });

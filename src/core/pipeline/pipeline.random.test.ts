@@ -11,7 +11,7 @@
  * empty. Set PIPELINE_SEED=<n> to replay one scenario.
  */
 import { expect, test } from "bun:test";
-import { DOWNSTREAM_QUEUE_FACTOR, LAPSES_BEFORE_FAILING, _inspect, capacity, createPipeline, isIdle, stats, step, type PipelineState } from "./pipeline.ts";
+import { CRASHES_BEFORE_DEAD_LETTER, DOWNSTREAM_QUEUE_FACTOR, LAPSES_BEFORE_FAILING, SUSPECT_WAIT_MS, _inspect, capacity, createPipeline, isIdle, stats, step, type PipelineState } from "./pipeline.ts";
 import { bytes, mulberry32, testEncodeJoin, text } from "./_testkit.ts";
 import type { Effect, Event, PipelineConfig, TaskSpec } from "./types.ts";
 
@@ -85,6 +85,7 @@ function runScenario(seed: number): void {
     retry: int(4),
     maxPending: 1 + int(20),
     readAhead: int(4),
+    suspectWaitMs: rng() < 0.5 ? 5 + int(400) : undefined,
     backoff: { initialMs: int(50), maxMs: int(200), factor: 1 + rng() * 2 },
     leaseMs: 20 + int(300),
     encodeJoin: testEncodeJoin,
@@ -117,12 +118,29 @@ function runScenario(seed: number): void {
   let mayFail: Map<string, Set<string>>;
   /** Lapses so far of a delivery that will be requeued, by what it carries (a requeue has a new id). */
   const lapsesOf = new Map<string, number>();
+  /** Closes of a session that held it alone, likewise; and what waits as a suspect (runs alone). */
+  const crashesOf = new Map<string, { count: number; completions: number }>();
+  const suspects = new Set<string>();
+  /** Suspects that closed a session alone: they run alone too, but hold nothing up. */
+  const probation = new Map<string, number>(); // key → when it went on probation
+  /** Sessions holding a suspect: they take nothing else until it is answered or gone. */
+  const isolating = new Map<string, number>();
+  /** Per task: when a suspect of it last arrived or went out. */
+  const suspectsMovedAt = new Map<string, number>();
+  const crashReason = (to: string, n: number) => `${to}: its worker process exited ${n} times while handling this message and nothing else (a message that crashes its worker is dead-lettered at once, not retried)`;
   const carried = (h: { rootId: string; attempt: number; from: string; to: string; payload: string }) => `${h.rootId}|${h.attempt}|${h.from}|${h.to}|${h.payload}`;
   let failedNow: Set<string>;
   let ackAllowed: string | null | "any";
 
   function invalidateRoot(rootId: string): void {
-    for (const [id, h] of held) if (h.rootId === rootId) held.delete(id);
+    for (const [id, h] of held) if (h.rootId === rootId) unhold(id);
+    for (const k of suspects) if (k.startsWith(`${rootId}|`)) suspects.delete(k);
+    for (const k of [...probation.keys()]) if (k.startsWith(`${rootId}|`)) probation.delete(k);
+  }
+  function unhold(id: number): void {
+    const h = held.get(id);
+    if (h !== undefined && isolating.get(h.session) === id) isolating.delete(h.session);
+    held.delete(id);
   }
 
   function checkDataflow(r: RootModel): void {
@@ -186,6 +204,17 @@ function runScenario(seed: number): void {
         else check(spec.get(to)!.parents.includes(from) && !isJoin(to), `bad edge ${from}>${to}`);
         const payload = text(e.payload);
         const key = carried({ rootId: e.rootId, attempt: e.attempt, from, to, payload });
+        check(!isolating.has(e.session), () => `deliver to ${e.session}, which holds a suspect alone`);
+        const wait = config.suspectWaitMs ?? SUSPECT_WAIT_MS;
+        // Past entry + wait, a probation entry may have joined the suspects and then gone out as ordinary work.
+        if (probation.has(key) && now > probation.get(key)! + wait) probation.delete(key);
+        if (suspects.has(key) || probation.has(key)) {
+          check(![...held.values()].some((x) => x.session === e.session), () => `suspect ${key} delivered to ${e.session}, which holds other work`);
+          suspects.delete(key);
+          probation.delete(key);
+          isolating.set(e.session, e.delivery);
+          suspectsMovedAt.set(to, now);
+        } else check(suspects.size === 0 || ![...suspects].some((k) => k.split("|")[3] === to), () => `queued work for ${to} went out while a suspect of it waits`);
         held.set(e.delivery, { id: e.delivery, session: e.session, rootId: e.rootId, attempt: e.attempt, from, to, payload, at: now, lapses: lapsesOf.get(key) ?? 0 });
         everDelivered.push(e.delivery);
         break;
@@ -224,7 +253,7 @@ function runScenario(seed: number): void {
           r.dueAt = now + e.delayMs;
           retries++;
         } else {
-          check(r.attempt >= config.retry + 1, `dead_letter of ${r.id} at attempt ${r.attempt} with retry ${config.retry}`);
+          check(r.attempt >= config.retry + 1 || e.error.includes("its worker process exited"), `dead_letter of ${r.id} at attempt ${r.attempt} with retry ${config.retry}`);
           check(text(e.payload) === r.payload, "dead_letter payload");
           check(e.attempts.length === r.records, `dead_letter has ${e.attempts.length} records, want ${r.records}`);
           e.attempts.forEach((a, i) => check(a.attempt === r.first + i, `record ${i} attempt ${a.attempt}`));
@@ -246,6 +275,9 @@ function runScenario(seed: number): void {
     ackAllowed = null;
     let answered: Held | undefined;
     if (ev.type === "tick") {
+      // Suspects that waited too long go out as ordinary work; a suspect running long alone ends its session's isolation.
+      for (const k of [...suspects]) if (now > (suspectsMovedAt.get(k.split("|")[3]!) ?? 0) + (config.suspectWaitMs ?? SUSPECT_WAIT_MS)) suspects.delete(k);
+      for (const [session, id] of [...isolating]) if (now > held.get(id)!.at + (config.suspectWaitMs ?? SUSPECT_WAIT_MS)) isolating.delete(session);
       // A lease past its work deadline fails its root; a lease whose session is silent lapses
       // (requeued: old id stale, credit stays spent), and its third lapse fails the root.
       const timedOut = new Set<string>();
@@ -255,7 +287,7 @@ function runScenario(seed: number): void {
         if (timedOut.has(h.rootId)) continue;
         const s = sessions.get(h.session)!;
         if (!(now > Math.max(h.at, s.heardAt) + config.leaseMs)) continue;
-        held.delete(id);
+        unhold(id);
         if (h.lapses + 1 >= LAPSES_BEFORE_FAILING) {
           const why = mayFail.get(h.rootId) ?? new Set<string>();
           why.add(`${h.to}: held by ${LAPSES_BEFORE_FAILING} sessions in turn that went silent (no frame for ${config.leaseMs} ms)`);
@@ -271,7 +303,7 @@ function runScenario(seed: number): void {
       if (s) s.heardAt = now;
       if (s && h && h.session === ev.session) {
         answered = h;
-        held.delete(ev.delivery);
+        unhold(ev.delivery);
         const r = roots.get(h.rootId)!;
         if (ev.type === "done") {
           handled.set(h.to, handled.get(h.to)! + 1);
@@ -290,24 +322,46 @@ function runScenario(seed: number): void {
       }
     } else if (ev.type === "session_closed") {
       sessions.delete(ev.session);
-      for (const [id, h] of held) if (h.session === ev.session) held.delete(id);
+      isolating.delete(ev.session);
+      const mine = [...held.values()].filter((h) => h.session === ev.session);
+      for (const h of mine) {
+        held.delete(h.id);
+        const key = carried(h);
+        if (mine.length > 1) {
+          suspects.add(key);
+          suspectsMovedAt.set(h.to, now);
+          continue;
+        }
+        // All it held: counted, and on probation; the second time, with other work done between, dead-lettered.
+        const before = crashesOf.get(key);
+        const completions = handled.get(h.to)!;
+        crashesOf.set(key, { count: (before?.count ?? 0) + 1, completions });
+        probation.set(key, now);
+        if (before !== undefined && before.count + 1 >= CRASHES_BEFORE_DEAD_LETTER && completions > before.completions) mayFail.set(h.rootId, new Set([crashReason(h.to, before.count + 1)]));
+      }
     } else if (ev.type === "session_open") {
       sessions.set(ev.session, { name: ev.session, task: ev.task, credits: 0, heardAt: now });
     } else if (ev.type === "source") {
       roots.set(ev.id, { id: ev.id, payload: text(ev.payload), first: ev.attempt ?? 1, attempt: ev.attempt ?? 1, status: "running", startedAt: now, dueAt: 0, retries: 0, records: 0, answers: [] });
     }
 
+    // A task whose suspects waited takes nothing else: the step that leases its last suspect may
+    // let queued work go to any of its sessions.
+    const blockedBefore = new Set([...suspects, ...probation.keys()].map((k) => k.split("|")[3]));
     const effects = step(st, ev, now);
 
     for (const e of effects) apply(e, ev);
 
+    if (ev.type === "session_closed") {
+      for (const id of mayFail.keys()) check(failedNow.has(id) && outcomes.get(id) === "dead_letter", `${id} should have been dead-lettered at once`);
+    }
     if (ev.type === "tick") {
       for (const id of mayFail.keys()) check(failedNow.has(id), `${id} should have timed out at ${now}`);
       for (const r of roots.values()) if (r.status === "backoff" && now >= r.dueAt) restart(r); // restarted without a visible delivery
     } else if (ev.type === "fail" && answered) {
       check(failedNow.has(answered.rootId), `valid fail did not fail ${answered.rootId}`);
     }
-    for (const e of effects) if (e.type === "deliver" && (ev.type === "credits" || ((ev.type === "done" || ev.type === "fail") && !answered))) check(e.session === ev.session, "a credit of one session fed another");
+    for (const e of effects) if (e.type === "deliver" && (ev.type === "credits" || ((ev.type === "done" || ev.type === "fail") && !answered))) check(e.session === ev.session || blockedBefore.has(e.edge[1]), "a credit of one session fed another");
 
     // counters and physical state agree with the model after every step
     const s = stats(st);

@@ -221,7 +221,7 @@ describe("rule 6: completion", () => {
 });
 
 describe("rule 7: session loss", () => {
-  test("leased deliveries go back to the FRONT of the queue with new ids", () => {
+  test("what a closed session held comes back with new ids, before anything queued, each run alone", () => {
     const h = new Harness(testConfig("A"));
     h.open("s1", "A", 2);
     h.open("s2", "A");
@@ -230,11 +230,11 @@ describe("rule 7: session loss", () => {
     h.source("r3", "3"); // queued: s1 has no credit left
     expect(h.close("s1")).toEqual([]); // s2 has no credits yet
     expect(stats(h.state).tasks.A).toMatchObject({ queued: 3, inflight: 0 });
-    expect(h.credits("s2", 3)).toEqual([
-      d("s2", 4, "r1", "$source>A", "1"),
-      d("s2", 5, "r2", "$source>A", "2"),
-      d("s2", 3, "r3", "$source>A", "3"),
-    ]);
+    // r1 and r2 are suspects (one of them may have closed s1): s2 holds one at a time, alone.
+    expect(h.credits("s2", 3)).toEqual([d("s2", 4, "r1", "$source>A", "1")]);
+    expect(h.done("s2", 4)).toEqual([{ type: "ack", rootId: "r1" }, d("s2", 5, "r2", "$source>A", "2")]);
+    // The last suspect answered: s2 takes queued work again, with the credits it kept.
+    expect(h.done("s2", 5)).toEqual([{ type: "ack", rootId: "r2" }, d("s2", 3, "r3", "$source>A", "3")]);
   });
 
   test("requeued deliveries go straight to another session with credits; the session is forgotten", () => {
@@ -246,6 +246,117 @@ describe("rule 7: session loss", () => {
     expect(h.done("s1", 1)).toEqual([]); // unknown session now
     expect(h.credits("s1", 1)).toEqual([]);
     expect(h.done("s2", 2)).toEqual([{ type: "ack", rootId: "r1" }]);
+  });
+});
+
+describe("rule 7b: a message that crashes its worker", () => {
+  const crash = (n: number) => `A: its worker process exited ${n} times while handling this message and nothing else (a message that crashes its worker is dead-lettered at once, not retried)`;
+
+  test("a delivery that was all its session held, twice, with other work done between, dead-letters its root at once, without the retries", () => {
+    const h = new Harness(testConfig("A", { retry: 3 }));
+    h.open("s1", "A", 1);
+    h.source("r1", "p");
+    expect(h.close("s1")).toEqual([]); // r1 alone: one crash; it waits on probation
+    h.open("s2", "A");
+    h.source("r2", "q");
+    expect(h.credits("s2", 1)).toEqual([d("s2", 3, "r2", "$source>A", "q")]); // other work first
+    expect(h.done("s2", 3)).toEqual([{ type: "ack", rootId: "r2" }, d("s2", 2, "r1", "$source>A", "p")]); // then r1, alone
+    expect(h.close("s2")).toEqual([{ type: "dead_letter", rootId: "r1", payload: "p", error: crash(2), attempts: [{ attempt: 1, error: crash(2), at: 0 }] }]);
+    expect(stats(h.state).roots).toMatchObject({ inflight: 0, completed: 1, deadLettered: 1, retried: 0 });
+    expect(_inspect(h.state)).toMatchObject({ roots: 0, leases: 0, queuedLive: 0, suspects: 0, suspectSlots: 0, probation: 0, probationSlots: 0, inflight: 0 });
+  });
+
+  test("with nothing else done between two such crashes the worker may be what is broken: nobody is blamed yet", () => {
+    const h = new Harness(testConfig("A"));
+    h.open("s1", "A", 1);
+    h.source("r1", "p");
+    h.close("s1");
+    expect(h.open("s2", "A", 1)).toEqual([d("s2", 2, "r1", "$source>A", "p")]); // nothing else queued: r1 goes at once
+    expect(h.close("s2")).toEqual([]); // nothing completed since its first crash
+    expect(stats(h.state).roots).toMatchObject({ inflight: 1, deadLettered: 0 });
+    h.open("s3", "A");
+    h.source("r2", "q");
+    expect(h.credits("s3", 1)).toEqual([d("s3", 4, "r2", "$source>A", "q")]);
+    expect(h.done("s3", 4)).toEqual([{ type: "ack", rootId: "r2" }, d("s3", 3, "r1", "$source>A", "p")]);
+    expect(h.close("s3").map((e) => e.type === "dead_letter" && e.error)).toEqual([crash(3)]);
+  });
+
+  test("a crash with several held blames none of them: each runs alone, the guilty one is caught, the rest complete", () => {
+    const h = new Harness(testConfig("A"));
+    h.open("s1", "A", 3);
+    for (const id of ["r1", "r2", "r3"]) h.source(id, id);
+    h.source("r4", "r4"); // queued behind the three held
+    expect(h.close("s1")).toEqual([]);
+    h.open("s2", "A");
+    expect(h.credits("s2", 5)).toEqual([d("s2", 5, "r1", "$source>A", "r1")]);
+    expect(h.done("s2", 5)).toEqual([{ type: "ack", rootId: "r1" }, d("s2", 6, "r2", "$source>A", "r2")]);
+    expect(h.close("s2")).toEqual([]); // r2 alone: one crash; on probation behind the rest
+    h.open("s3", "A");
+    expect(h.credits("s3", 5)).toEqual([d("s3", 7, "r3", "$source>A", "r3")]);
+    expect(h.done("s3", 7)).toEqual([{ type: "ack", rootId: "r3" }, d("s3", 4, "r4", "$source>A", "r4")]);
+    expect(h.done("s3", 4)).toEqual([{ type: "ack", rootId: "r4" }, d("s3", 8, "r2", "$source>A", "r2")]); // nothing else left: r2, alone
+    expect(h.close("s3").map((e) => e.type)).toEqual(["dead_letter"]);
+    expect(stats(h.state).roots).toMatchObject({ completed: 3, deadLettered: 1, retried: 0 });
+  });
+
+  test("probation lasts until the unit has nothing else queued, or suspectWaitMs", () => {
+    const h = new Harness(testConfig("A", { suspectWaitMs: 100 }));
+    h.open("s1", "A", 1);
+    h.source("r1", "1");
+    h.close("s1"); // r1 on probation
+    h.open("s2", "A");
+    h.source("r2", "2");
+    h.source("r3", "3");
+    expect(h.credits("s2", 1)).toEqual([d("s2", 3, "r2", "$source>A", "2")]);
+    expect(h.tick(100)).toEqual([]);
+    expect(h.tick(101)).toEqual([]); // r1 is a suspect now: r3 waits behind it; s2 still holds r2
+    expect(h.done("s2", 3)).toEqual([{ type: "ack", rootId: "r2" }, d("s2", 2, "r1", "$source>A", "1")]);
+    expect(h.done("s2", 2)).toEqual([{ type: "ack", rootId: "r1" }, d("s2", 4, "r3", "$source>A", "3")]);
+  });
+
+  test("with suspects waiting, sessions take nothing else; each that empties takes one", () => {
+    const h = new Harness(testConfig("A"));
+    h.open("s1", "A", 2);
+    h.open("s2", "A", 1);
+    h.source("r1", "1"); // s1
+    h.source("r2", "2"); // s2
+    h.source("r3", "3"); // s1
+    expect(h.close("s1")).toEqual([]); // r1, r3 suspects; s2 still holds r2
+    h.open("s3", "A");
+    expect(h.credits("s3", 4)).toEqual([d("s3", 4, "r1", "$source>A", "1")]);
+    h.source("r4", "4"); // queued: nothing but suspects goes out while they wait
+    expect(h.credits("s2", 4)).toEqual([]); // s2 still holds r2
+    expect(h.done("s2", 2)).toEqual([{ type: "ack", rootId: "r2" }, d("s2", 5, "r3", "$source>A", "3")]);
+    expect(stats(h.state).tasks.A).toMatchObject({ queued: 1, inflight: 2 });
+    // No suspect waits now, but s3 and s2 each hold theirs alone: r4 waits for one to answer.
+    expect(h.credits("s3", 1)).toEqual([]);
+    expect(h.done("s3", 4)).toEqual([{ type: "ack", rootId: "r1" }, d("s3", 6, "r4", "$source>A", "4")]);
+  });
+
+  test("a suspect running alone past suspectWaitMs frees its session, and suspects that cannot go out by then become ordinary work", () => {
+    const h = new Harness(testConfig("A", { suspectWaitMs: 100 }));
+    h.open("s1", "A", 2);
+    h.source("r1", "1");
+    h.source("r2", "2");
+    h.close("s1"); // r1, r2 suspects
+    h.open("s2", "A");
+    expect(h.credits("s2", 3)).toEqual([d("s2", 3, "r1", "$source>A", "1")]); // r1 hangs there, alone
+    h.source("r3", "3");
+    expect(h.tick(100)).toEqual([]);
+    expect(h.tick(101)).toEqual([d("s2", 4, "r2", "$source>A", "2"), d("s2", 5, "r3", "$source>A", "3")]);
+    expect(_inspect(h.state)).toMatchObject({ suspects: 0, suspectSlots: 0, leases: 3 });
+  });
+
+  test("a suspect whose handler fails is an ordinary retry, and its session takes other work again", () => {
+    const h = new Harness(testConfig("A --> B"));
+    h.open("a1", "A", 1);
+    h.source("r1", "p");
+    h.close("a1");
+    expect(h.open("a2", "A", 1)).toEqual([d("a2", 2, "r1", "$source>A", "p")]);
+    expect(h.state.sessions.get("a2")!.isolating).not.toBeNull();
+    expect(h.fail("a2", 2, "boom").map((e) => e.type)).toEqual(["retry"]);
+    expect(h.state.sessions.get("a2")!.isolating).toBeNull();
+    expect(_inspect(h.state)).toMatchObject({ suspects: 0, probation: 0, leases: 0 });
   });
 });
 

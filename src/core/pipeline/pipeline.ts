@@ -20,6 +20,11 @@
  *   join. A lease times out when now > leasedAt + timeoutMs, and lapses (requeued for another
  *   session) when now > max(leasedAt, the session's last frame) + leaseMs. A retry starts on the
  *   first tick with now >= failedAt + delay.
+ * - A message that crashes its worker: what a closed session held comes back as suspects, which
+ *   run one per session with nothing else beside them, so the next crash names its message; a
+ *   delivery that was all its session held at CRASHES_BEFORE_DEAD_LETTER closes, with other work
+ *   completed in between, is dead-lettered without retries (BullMQ's maxStalledCount). The
+ *   stall this costs a unit is bounded by SUSPECT_WAIT_MS.
  * - `config.encodeJoin` must not throw (it runs in the middle of a step).
  *
  * Cost per event is O(1) amortized plus the effects it produces, except: a join check walks the
@@ -37,6 +42,23 @@ const NO_STEP: Effect[] = Object.freeze([]) as unknown as Effect[];
 
 /** A delivery whose lease lapsed this many times (its sessions went silent holding it) fails its root. */
 export const LAPSES_BEFORE_FAILING = 3;
+/**
+ * A delivery that was all its session held when the session closed this many times, with the
+ * worker's task completing other work in between, is taken for what kills its worker: its
+ * root is dead-lettered without retries (as BullMQ fails a job that stalled more than
+ * maxStalledCount), since each retry would cost another crash and a crash loop ends the run.
+ * Without that other work in between, the worker may be what is broken: nothing is blamed, and
+ * a crash loop stops the run with the messages left at the source.
+ */
+export const CRASHES_BEFORE_DEAD_LETTER = 2;
+/**
+ * Suspects make a unit's sessions take nothing else, one suspect each at a time. A unit whose
+ * suspects could not go out for this long (its sessions stay busy, e.g. with a hanging call)
+ * sends them as ordinary work, and a suspect that ran alone this long without closing its
+ * session is not what crashes it quickly: its session takes other work again. So a crash stalls
+ * a unit for at most about this long.
+ */
+export const SUSPECT_WAIT_MS = 2000;
 const DEFAULT_READ_AHEAD = 64;
 /** A later task's queue may hold this many read-aheads before the source is read no more. */
 export const DOWNSTREAM_QUEUE_FACTOR = 4;
@@ -45,6 +67,16 @@ export const DOWNSTREAM_QUEUE_FACTOR = 4;
 const QUEUED = 0;
 const LEASED = 1;
 const GONE = 2;
+/** Queued as a suspect: its session closed while holding it, so it runs alone (see pumpSuspects). */
+const SUSPECT = 3;
+/** Queued as a suspect that already closed a session alone: it waits until other work has run (see promote). */
+const ON_PROBATION = 4;
+
+/** A delivery's closes of a session that held it alone, and its unit's completions at the last one. */
+interface CrashRecord {
+  readonly count: number;
+  readonly completions: number;
+}
 
 /** A root runs an attempt unless it waits for its retry time (in the backoff heap). */
 function isRunning(r: Root): boolean {
@@ -61,17 +93,17 @@ class Delivery {
   session: Session | null = null;
   leasedAt = 0;
   get state(): number {
-    return this.bits & 3;
+    return this.bits & 7;
   }
   set state(v: number) {
-    this.bits = (this.bits & ~3) | v;
+    this.bits = (this.bits & ~7) | v;
   }
   /** Position in its root's live deliveries (swap-remove keeps it O(1)). */
   get rootIdx(): number {
-    return this.bits >>> 2;
+    return this.bits >>> 3;
   }
   set rootIdx(i: number) {
-    this.bits = (i << 2) | (this.bits & 3);
+    this.bits = (i << 3) | (this.bits & 7);
   }
   constructor(
     readonly id: number,
@@ -95,6 +127,8 @@ class Session {
   endedInOrder = 0;
   /** True while the session sits in its unit's ready queue (open and credits > 0). */
   inReady = false;
+  /** The suspect it holds alone: until that lease ends it takes nothing else (out of `ready`). */
+  isolating: Delivery | null = null;
   constructor(
     readonly name: string,
     readonly unit: UnitState,
@@ -106,6 +140,8 @@ class TaskState {
   readonly queue = new Deque<Delivery>();
   queuedLive = 0;
   deadInQueue = 0;
+  /** Its deliveries waiting in its unit's suspect or probation queue. */
+  suspects = 0;
   inflight = 0;
   handled = 0;
   errors = 0;
@@ -121,6 +157,25 @@ class UnitState {
   credits = 0;
   /** Deliveries waiting in the queues of its tasks. */
   queuedLive = 0;
+  /**
+   * Deliveries whose session closed while holding them, oldest crash first (may hold GONE
+   * entries). While any waits, the unit's sessions take nothing else: each one that is empty
+   * gets one suspect and holds it alone, so a crash then names the message that caused it.
+   */
+  readonly suspects = new Deque<Delivery>(4);
+  suspectsLive = 0;
+  /** When a suspect last arrived or went out (SUSPECT_WAIT_MS runs from it). */
+  suspectsMovedAt = 0;
+  /**
+   * Suspects that closed a session alone once (may hold GONE entries). They do not hold the
+   * unit up: other work runs first, and they join the suspects when the unit has nothing else
+   * queued, or SUSPECT_WAIT_MS after the first of them came.
+   */
+  readonly probation = new Deque<Delivery>(4);
+  probationLive = 0;
+  probationSince = 0;
+  /** Deliveries it answered `done`: other work ran between two crashes when this grew. */
+  completions = 0;
   /** Downstream tasks first, so roots finish (and leave memory) before new ones start. */
   readonly tasks: TaskState[] = [];
   /** It hosts a root task: capacity() bounds its queue by its credits and the read-ahead. */
@@ -212,10 +267,15 @@ export class PipelineState {
   /** @internal min-heap of roots in backoff by (retryAt, heapSeq) */
   readonly backoff: Root[] = [];
   /** @internal */ readonly readAhead: number;
+  /** @internal */ readonly suspectWaitMs: number;
   /** @internal every leased delivery by id (the session's own check: isLeasedBy) */
   readonly leased = new LeaseIndex<Delivery>();
   /** @internal lapsed leases per delivery, carried to its requeued successor (rare: kept off Delivery to keep it small) */
   readonly lapses = new WeakMap<object, number>();
+  /** @internal per delivery, carried likewise: closes of a session that held it and nothing else */
+  readonly crashes = new WeakMap<object, CrashRecord>();
+  /** @internal units to pump at the end of the step (a session became free for a suspect, or stopped isolating) */
+  readonly pumpAfter: UnitState[] = [];
   /** @internal */ nextDelivery = 1;
   /** @internal */ nextHeapSeq = 0;
   /** @internal */ completed = 0;
@@ -231,6 +291,7 @@ export class PipelineState {
     this.config = config;
     this.graph = graph;
     this.readAhead = config.readAhead ?? DEFAULT_READ_AHEAD;
+    this.suspectWaitMs = config.suspectWaitMs ?? SUSPECT_WAIT_MS;
     this.tasks = graph.tasks.map((g) => new TaskState(g));
     this.units = graph.units.map((members) => {
       const u = new UnitState();
@@ -253,6 +314,7 @@ export function createPipeline(config: PipelineConfig): PipelineState {
   nonNegative("backoff.maxMs", config.backoff.maxMs);
   nonNegative("backoff.factor", config.backoff.factor);
   if (config.readAhead !== undefined) nonNegative("readAhead", config.readAhead);
+  if (config.suspectWaitMs !== undefined) nonNegative("suspectWaitMs", config.suspectWaitMs);
   if (!(Number.isInteger(config.retry) && config.retry >= 0)) throw new Error(`${where}: retry must be an integer >= 0, got ${config.retry}`);
   if (!(Number.isInteger(config.maxPending) && config.maxPending >= 1)) throw new Error(`${where}: maxPending must be an integer >= 1, got ${config.maxPending}`);
   return new PipelineState(config, compileGraph(config.topology, config.tasks, config.units));
@@ -296,6 +358,9 @@ export function step(state: PipelineState, event: Event, now: number, out: Effec
       void never;
     }
   }
+  const later = state.pumpAfter;
+  for (let i = 0; i < later.length; i++) pump(state, later[i]!);
+  later.length = 0;
   state.out = NO_STEP;
   return out;
 }
@@ -314,7 +379,7 @@ export function capacity(state: PipelineState): number {
     const credits = u.credits;
     let leased = 0;
     for (const x of u.tasks) leased += x.inflight;
-    const demand = credits + Math.min(state.readAhead, credits + leased) - t.queuedLive;
+    const demand = credits + Math.min(state.readAhead, credits + leased) - t.queuedLive - t.suspects;
     room = Math.min(room, demand);
   }
   // Downstream too: a task with no worker, or whose queue holds more than its workers can take
@@ -323,7 +388,7 @@ export function capacity(state: PipelineState): number {
   // every worker is connected: the last processes to start do not share the cores with the
   // first messages.
   const margin = DOWNSTREAM_QUEUE_FACTOR * Math.max(state.readAhead, 1);
-  for (const u of state.units) if (!u.hasRoot && (u.sessions === 0 || u.queuedLive > margin)) return 0;
+  for (const u of state.units) if (!u.hasRoot && (u.sessions === 0 || u.queuedLive + u.suspectsLive + u.probationLive > margin)) return 0;
   return Math.max(0, room);
 }
 
@@ -348,7 +413,7 @@ export function isIdle(state: PipelineState): boolean {
 export function stats(state: PipelineState): PipelineStats {
   const tasks: Record<string, TaskStats> = {};
   for (const t of state.tasks) {
-    tasks[t.g.name] = { queued: t.queuedLive, inflight: t.inflight, handled: t.handled, errors: t.errors };
+    tasks[t.g.name] = { queued: t.queuedLive + t.suspects, inflight: t.inflight, handled: t.handled, errors: t.errors };
   }
   return {
     roots: {
@@ -384,6 +449,10 @@ export function _inspect(state: PipelineState) {
     leaseSlots: [...state.sessions.values()].reduce((n, s) => n + s.leaseOrder.length, 0),
     queuedLive: state.tasks.reduce((n, t) => n + t.queuedLive, 0),
     unitQueued: state.units.reduce((n, u) => n + u.queuedLive, 0),
+    suspects: state.units.reduce((n, u) => n + u.suspectsLive, 0),
+    suspectSlots: state.units.reduce((n, u) => n + u.suspects.length, 0),
+    probation: state.units.reduce((n, u) => n + u.probationLive, 0),
+    probationSlots: state.units.reduce((n, u) => n + u.probation.length, 0),
     inflight: state.tasks.reduce((n, t) => n + t.inflight, 0),
     sessions,
   };
@@ -433,6 +502,7 @@ function onDone(st: PipelineState, name: string, id: number, outputs: Uint8Array
   const t = st.tasks[d.task]!;
   release(st, s, d, t);
   t.handled++;
+  s.unit.completions++;
   const root = d.root;
   removeLive(root, d);
   if (outputs.length > 0) {
@@ -479,12 +549,13 @@ function onSessionClosed(st: PipelineState, name: string): void {
   }
   u.credits -= s.credits;
   s.credits = 0;
+  s.isolating = null;
   if (s.leaseCount > 0) {
     const held = leasesOf(s);
     for (const d of held) st.leased.delete(d.id);
     s.leaseOrder.clear();
     s.leaseCount = s.endedInOrder = 0;
-    requeueFront(st, held, false);
+    requeueSuspects(st, held);
     pump(st, u);
   }
 }
@@ -496,7 +567,13 @@ function onTick(st: PipelineState): void {
   // oldest leases until one has neither. Collect first: failing a root changes the leases.
   let timedOut: Root[] | null = null;
   let lapsed: Array<[Session, Delivery[]]> | null = null;
+  const wait = st.suspectWaitMs;
+  for (const u of st.units) {
+    if (u.suspectsLive > 0 && now > u.suspectsMovedAt + wait) releaseSuspects(st, u);
+    if (u.probationLive > 0 && now > u.probationSince + wait) promote(st, u);
+  }
   for (const s of st.sessions.values()) {
+    if (s.isolating !== null && now > s.isolating.leasedAt + wait) stopIsolating(st, s);
     if (s.leaseCount === 0) continue;
     let mine: Delivery[] | null = null;
     const order = s.leaseOrder;
@@ -642,10 +719,11 @@ function resolveJoins(st: PipelineState, root: Root, rj: RootJoins): void {
 }
 
 /** Fails the current attempt: drops its deliveries, records why, then schedules a retry or dead-letters. */
-function failRoot(st: PipelineState, root: Root, reason: string, where?: string): void {
+function failRoot(st: PipelineState, root: Root, reason: string, where?: string, final = false): void {
   for (let i = 0, n = liveCount(root); i < n; i++) {
     const d = liveAt(root, i);
     if (d.state === QUEUED) dropQueued(st, st.tasks[d.task]!, d);
+    else if (d.state === SUSPECT || d.state === ON_PROBATION) dropSuspect(st, d);
     else if (d.state === LEASED) {
       // The session's credit stays spent until it answers; its answer is then stale.
       endLease(st, d.session!, d);
@@ -666,7 +744,7 @@ function failRoot(st: PipelineState, root: Root, reason: string, where?: string)
   f.records.push(where ? { attempt: root.attempt, error: reason, at: st.now, where } : { attempt: root.attempt, error: reason, at: st.now });
   st.failed++;
   const cfg = st.config;
-  if (root.attempt < cfg.retry + 1) {
+  if (!final && root.attempt < cfg.retry + 1) {
     f.retries++;
     const b = cfg.backoff;
     const delayMs = backoff(b, f.retries);
@@ -738,6 +816,8 @@ function endLease(st: PipelineState, s: Session, d: Delivery): void {
   st.leased.delete(d.id);
   s.leaseCount--;
   s.endedInOrder++;
+  if (s.isolating === d) stopIsolating(st, s);
+  else if (s.leaseCount === 0 && s.unit.suspectsLive > 0) st.pumpAfter.push(s.unit);
 }
 
 /** The session's live leases, oldest first. */
@@ -767,16 +847,7 @@ function release(st: PipelineState, s: Session, d: Delivery, t: TaskState): void
 function requeueFront(st: PipelineState, held: Delivery[], lapsed: boolean): void {
   const fresh: Delivery[] = new Array(held.length);
   for (let i = 0; i < held.length; i++) {
-    const old = held[i]!;
-    st.tasks[old.task]!.inflight--;
-    old.state = GONE;
-    old.session = null;
-    const d = new Delivery(st.nextDelivery++, old.root, old.task, old.edge, old.payload);
-    const before = st.lapses.get(old) ?? 0;
-    if (lapsed || before > 0) st.lapses.set(d, before + (lapsed ? 1 : 0));
-    d.rootIdx = old.rootIdx;
-    liveSet(old.root, old.rootIdx, d);
-    fresh[i] = d;
+    fresh[i] = successor(st, held[i]!, lapsed);
   }
   for (let i = fresh.length - 1; i >= 0; i--) {
     const d = fresh[i]!;
@@ -785,6 +856,159 @@ function requeueFront(st: PipelineState, held: Delivery[], lapsed: boolean): voi
     t.queuedLive++;
     st.units[t.g.unit]!.queuedLive++;
   }
+}
+
+/** Ends a leased delivery (its lease already forgotten) and puts a new one, with a new id and what it carries, in its place in its root. */
+function successor(st: PipelineState, old: Delivery, lapsed: boolean): Delivery {
+  st.tasks[old.task]!.inflight--;
+  old.state = GONE;
+  old.session = null;
+  const d = new Delivery(st.nextDelivery++, old.root, old.task, old.edge, old.payload);
+  const before = st.lapses.get(old) ?? 0;
+  if (lapsed || before > 0) st.lapses.set(d, before + (lapsed ? 1 : 0));
+  const crashes = st.crashes.get(old);
+  if (crashes !== undefined) st.crashes.set(d, crashes);
+  d.rootIdx = old.rootIdx;
+  liveSet(old.root, old.rootIdx, d);
+  return d;
+}
+
+/**
+ * Requeues what a closed session held as suspects, in order. When it held one delivery, that
+ * one is counted as what closed it and waits on probation; at its CRASHES_BEFORE_DEAD_LETTER-th
+ * such close, with other work completed since the last, its root is dead-lettered. Several
+ * held: nobody is blamed (the crash could be any one's), and each runs alone next.
+ */
+function requeueSuspects(st: PipelineState, held: Delivery[]): void {
+  const alone = held.length === 1;
+  const fresh: Delivery[] = new Array(held.length);
+  let guilty: Delivery | null = null;
+  for (let i = 0; i < held.length; i++) {
+    const d = successor(st, held[i]!, false);
+    fresh[i] = d;
+    if (!alone) continue;
+    const before = st.crashes.get(d);
+    const completions = st.units[st.tasks[d.task]!.g.unit]!.completions;
+    st.crashes.set(d, { count: (before?.count ?? 0) + 1, completions });
+    if (before !== undefined && before.count + 1 >= CRASHES_BEFORE_DEAD_LETTER && completions > before.completions) guilty = d;
+  }
+  // Suspects at the front, in their order (the last to close a session comes back first); one
+  // that closed its session alone goes on probation, behind other work.
+  for (let i = fresh.length - 1; i >= 0; i--) {
+    const d = fresh[i]!;
+    const t = st.tasks[d.task]!;
+    const u = st.units[t.g.unit]!;
+    t.suspects++;
+    if (alone) {
+      d.state = ON_PROBATION;
+      if (u.probationLive++ === 0) u.probationSince = st.now;
+      u.probation.pushBack(d);
+    } else {
+      d.state = SUSPECT;
+      u.suspects.pushFront(d);
+      u.suspectsLive++;
+      u.suspectsMovedAt = st.now;
+    }
+  }
+  if (guilty !== null && st.roots.get(guilty.root.id) === guilty.root && isRunning(guilty.root)) {
+    const n = st.crashes.get(guilty)!.count;
+    failRoot(st, guilty.root, `${st.tasks[guilty.task]!.g.name}: its worker process exited ${n} times while handling this message and nothing else (a message that crashes its worker is dead-lettered at once, not retried)`, undefined, true);
+  }
+}
+
+/** The unit's probation joins its suspects (it has nothing else queued, or they waited long enough). */
+function promote(st: PipelineState, u: UnitState): void {
+  for (let d = u.probation.popFront(); d !== undefined; d = u.probation.popFront()) {
+    if (d.state !== ON_PROBATION) continue;
+    d.state = SUSPECT;
+    u.suspects.pushBack(d);
+    u.suspectsLive++;
+  }
+  u.probationLive = 0;
+  u.suspectsMovedAt = st.now;
+  st.pumpAfter.push(u);
+}
+
+/** Gives each ready session that holds nothing one suspect, which it then holds alone. */
+function pumpSuspects(st: PipelineState, u: UnitState): void {
+  const ready = u.ready;
+  for (let n = ready.length; n > 0 && u.suspectsLive > 0; n--) {
+    const s = ready.popFront()!;
+    if (s.leaseCount > 0) {
+      ready.pushBack(s);
+      continue;
+    }
+    let d = u.suspects.popFront()!;
+    while (d.state !== SUSPECT) d = u.suspects.popFront()!;
+    const t = st.tasks[d.task]!;
+    u.suspectsLive--;
+    t.suspects--;
+    u.suspectsMovedAt = st.now;
+    s.inReady = false;
+    s.isolating = d;
+    leaseTo(st, s, d, t);
+  }
+  if (u.suspectsLive === 0) u.suspects.clear();
+}
+
+/** The session takes other work again (its suspect ended, or ran long without a crash). */
+function stopIsolating(st: PipelineState, s: Session): void {
+  s.isolating = null;
+  if (s.credits > 0 && !s.inReady) {
+    s.inReady = true;
+    s.unit.ready.pushBack(s);
+  }
+  st.pumpAfter.push(s.unit);
+}
+
+/** The unit's waiting suspects become ordinary work at the front of their queues, in order (their crash counts stay). */
+function releaseSuspects(st: PipelineState, u: UnitState): void {
+  const live: Delivery[] = [];
+  for (let d = u.suspects.popFront(); d !== undefined; d = u.suspects.popFront()) if (d.state === SUSPECT) live.push(d);
+  for (let i = live.length - 1; i >= 0; i--) {
+    const d = live[i]!;
+    const t = st.tasks[d.task]!;
+    d.state = QUEUED;
+    t.suspects--;
+    t.queue.pushFront(d);
+    t.queuedLive++;
+    u.queuedLive++;
+  }
+  u.suspectsLive = 0;
+  st.pumpAfter.push(u);
+}
+
+function dropSuspect(st: PipelineState, d: Delivery): void {
+  const t = st.tasks[d.task]!;
+  const u = st.units[t.g.unit]!;
+  t.suspects--;
+  if (d.state === ON_PROBATION) {
+    if (--u.probationLive === 0) u.probation.clear();
+  } else if (--u.suspectsLive === 0) {
+    u.suspects.clear();
+    st.pumpAfter.push(u); // what waited behind the suspects may go now
+  }
+  d.state = GONE;
+}
+
+/** Leases d (popped from its queue) to s, which has a credit, and says so. */
+function leaseTo(st: PipelineState, s: Session, d: Delivery, t: TaskState): void {
+  d.state = LEASED;
+  d.session = s;
+  d.leasedAt = st.now;
+  addLease(st, s, d);
+  t.inflight++;
+  s.credits--;
+  s.unit.credits--;
+  st.out.push({
+    type: "deliver",
+    session: s.name,
+    delivery: d.id,
+    rootId: d.root.id,
+    edge: d.edge,
+    attempt: d.root.attempt,
+    payload: d.payload,
+  });
 }
 
 /** Marks a queued delivery dropped; the queue skips it later and is compacted when mostly dead. */
@@ -805,7 +1029,7 @@ function dropQueued(st: PipelineState, t: TaskState, d: Delivery): void {
 function addCredits(st: PipelineState, s: Session, n: number): void {
   s.credits += n;
   s.unit.credits += n;
-  if (!s.inReady) {
+  if (!s.inReady && s.isolating === null) {
     s.inReady = true;
     s.unit.ready.pushBack(s);
   }
@@ -815,7 +1039,18 @@ function addCredits(st: PipelineState, s: Session, n: number): void {
 /** Hands queued deliveries of the unit's tasks to its sessions with credits, round-robin. */
 function pump(st: PipelineState, u: UnitState): void {
   const ready = u.ready;
-  if (ready.length === 0 || u.queuedLive === 0) return;
+  if (ready.length === 0) return;
+  if (u.suspectsLive > 0) {
+    pumpSuspects(st, u);
+    if (u.suspectsLive > 0) return; // the rest waits: sessions must empty to take the suspects
+  }
+  if (u.queuedLive === 0) {
+    if (u.probationLive > 0) {
+      promote(st, u);
+      pumpSuspects(st, u);
+    }
+    return;
+  }
   for (let k = 0; k < u.tasks.length && ready.length > 0; k++) {
     const t = u.tasks[k]!;
     const queue = t.queue;
@@ -828,13 +1063,7 @@ function pump(st: PipelineState, u: UnitState): void {
       }
       t.queuedLive--;
       u.queuedLive--;
-      d.state = LEASED;
-      d.session = s;
-      d.leasedAt = st.now;
-      addLease(st, s, d);
-      t.inflight++;
-      s.credits--;
-      u.credits--;
+      leaseTo(st, s, d, t);
       if (ready.length > 1) {
         ready.popFront();
         if (s.credits > 0) ready.pushBack(s);
@@ -843,15 +1072,6 @@ function pump(st: PipelineState, u: UnitState): void {
         ready.popFront();
         s.inReady = false;
       }
-      st.out.push({
-        type: "deliver",
-        session: s.name,
-        delivery: d.id,
-        rootId: d.root.id,
-        edge: d.edge,
-        attempt: d.root.attempt,
-        payload: d.payload,
-      });
     }
     if (t.queuedLive === 0 && queue.length > 0) {
       queue.clear();

@@ -35,6 +35,8 @@ export interface PipelineConfig {
    * work: never more than their free credits plus this, and nothing while no session is open.
    */
   readAhead?: number;
+  /** After a crash, how long suspects may hold their unit up (default SUSPECT_WAIT_MS; tests shorten it). */
+  suspectWaitMs?: number;
   /** Delay before retry k (k = 1..): `backoff(rules, k)` of core/backoff.ts. */
   backoff: BackoffRules;
   /**
