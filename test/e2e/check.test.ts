@@ -180,6 +180,12 @@ const cases: BadCase[] = [
     expect: ['TEMPEST__TOPOLOGY__Y__MESSAGE__TIMEOUT: `topology.y.message.timeout`: expected a number, got "soon"'],
   },
   {
+    name: "an env override of workers that is not a number: the hint gives the range, not an example that could mislead",
+    files: diamondFiles(),
+    env: { TEMPEST__TOPOLOGY__Y__TASK__A__WORKERS: "abc" },
+    expect: ['TEMPEST__TOPOLOGY__Y__TASK__A__WORKERS: `topology.y.task.A.workers`: expected a number, got "abc" — give a whole number of at least 1'],
+  },
+  {
     name: "a --set naming an unknown topology",
     files: diamondFiles(),
     args: ["--set", "topology.why.message.retry=2"],

@@ -88,7 +88,7 @@ export function applyOverrides(
     if (failed || !s) continue;
     const typed = coerce(o.raw, s);
     if (!typed.ok) {
-      problems.push(problem(`\`${path.join(".")}\`: ${typed.why}`, s.type === "integer" || s.type === "number" ? "give a plain number, e.g. 5000" : "fix the value"));
+      problems.push(problem(`\`${path.join(".")}\`: ${typed.why}`, numberHint(s)));
       continue;
     }
     setPath(data, path, typed.value);
@@ -106,4 +106,9 @@ function setPath(data: Record<string, unknown>, path: string[], value: unknown):
   t[path[path.length - 1] as string] = value;
 }
 
-
+/** What to write instead, for a value that did not fit its schema (no example that could mislead: 5000 workers). */
+function numberHint(s: Schema): string {
+  if (s.type !== "integer" && s.type !== "number") return "fix the value";
+  const at = s.min !== undefined ? ` of at least ${s.min}` : "";
+  return s.type === "integer" ? `give a whole number${at}` : `give a number${at}`;
+}
