@@ -10,6 +10,7 @@ import { ORPHAN_EXIT_MS, watchParent } from "../parent-watch.ts";
 import { onStopSignal } from "../signals.ts";
 import { fixedAddress, startTaskWorker, type TopologyAddress } from "./worker.ts";
 import { discoverTopology } from "./discover.ts";
+import { startHangWatchdog } from "./hang-watchdog.ts";
 import { createKeys } from "../../core/registry/keys.ts";
 import { advertisedHost, register, registryUrl } from "../registry/registry.ts";
 import { VERSION } from "../../version.ts";
@@ -17,6 +18,8 @@ import { VERSION } from "../../version.ts";
 const DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0";
 /** How long a task of `tempest run` waits for an unreachable topology before it leaves. */
 const RUN_TASK_GIVE_UP_MS = 5_000;
+/** A blocked event loop ends the process after this: twice the silence (5 heartbeats of 1 s) after which the topology drops it. */
+const HANG_LIMIT_MS = 10_000;
 
 export interface TaskRoleOptions {
   topology: Topology;
@@ -49,6 +52,8 @@ export async function runTaskRole(opts: TaskRoleOptions): Promise<number> {
   // The worker speaks as the task it was started for (`tempest task y B` is B's, hosting A, C, D too).
   const log = hosted.find((h) => h.name === info.name)!.log;
   if (unit.tasks.length > 1) log.debug(`a fused worker: hosts ${unit.tasks.join(", ")}`);
+  // From here on (modules loaded), a handler that blocks the event loop for good ends the process.
+  const watchdog = startHangWatchdog({ limitMs: Number(process.env.TEMPEST_HANG_LIMIT_MS) || HANG_LIMIT_MS, name: `${info.name}#${instance}` });
   const uri = registryUrl(topology);
   const discovery = opts.address === "discover" ? await discoverTopology({ uri: uri ?? DEFAULT_REDIS_URL, topology: topology.name, log, deployVersion: process.env.TEMPEST_DEPLOY_VERSION || undefined }) : undefined;
   const worker = startTaskWorker({
@@ -85,6 +90,7 @@ export async function runTaskRole(opts: TaskRoleOptions): Promise<number> {
       setTimeout(() => resolve(1), ORPHAN_EXIT_MS);
     }));
   const code = await Promise.race([worker.finished.then(() => 0), forced, orphaned]);
+  watchdog.stop();
   if (code !== 0) return code;
   discovery?.close();
   await registration?.stop();

@@ -680,7 +680,7 @@ class TopologyService {
     const now = clock();
     for (const peer of this.peers) {
       if (now - peer.conn.lastSeen > this.heartbeatMs * 5) {
-        this.opts.log.warn(`dropping ${peer.kind === "task" ? `task ${peer.task}#${peer.instance}` : "connection"} from ${peer.addr}: silent for ${now - peer.conn.lastSeen} ms`);
+        this.opts.log.warn(`dropping ${peer.kind === "task" ? `task ${peer.task}#${peer.instance}` : "connection"} from ${peer.addr}: silent for ${Math.round(now - peer.conn.lastSeen)} ms`);
         peer.conn.destroy();
         continue;
       }
