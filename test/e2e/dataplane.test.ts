@@ -148,7 +148,23 @@ describe("a message that makes its worker exit", () => {
       const dead = readFileSync(join(dir, "dead-letter/y.jsonl"), "utf8").trim().split("\n").map((l) => JSON.parse(l));
       expect(dead.length).toBe(1);
       expect(dead[0].id).toBe("7");
-      expect(dead[0].error).toBe("A: its worker process exited 2 times while handling this message and nothing else (a message that crashes its worker is dead-lettered at once, not retried)");
+      expect(dead[0].error).toBe("A: its worker died or hung 2 times while it held this message and nothing else (a message that kills or hangs its worker is dead-lettered at once, not retried)");
     }, 60_000);
   }
+
+  test("an endless loop on one message: the blocked worker ends itself, the message is dead-lettered, every other one completes", async () => {
+    const dir = tempProject({
+      ...diamondFiles({ tasks: { A: poison("for (;;) {}"), D: D_RECORDS } }),
+      "Runtime.toml": `[topology.y.source]\ntype = "generator"\ncount = 200\n\n[topology.y.message]\nretry = 3\n\n[topology.y.task.A]\nisolate = true\nworkers = 2\n`,
+    });
+    // 3 s instead of 10 before a blocked worker ends itself, to keep the test short.
+    const r = await runTempest(["run", "y"], { cwd: dir, timeoutMs: 120_000, env: { TEMPEST_HANG_LIMIT_MS: "3000" } });
+    // Before: both A workers spun for ever, disconnected and never restarted, and the run never ended.
+    expect(r.code).toBe(0);
+    expect(summaryOf(r.stdout)).toEqual({ read: 200, completed: 199, retried: 0, dead: 1 });
+    expect(idsAtD(dir).size).toBe(199);
+    expect(r.stderr).toMatch(/\[A#\d\] error: A#\d: the event loop has been blocked for 3\.\d s \(a handler that never yields, e\.g\. an endless loop\?\): ending this process so that it is restarted/);
+    const dead = readFileSync(join(dir, "dead-letter/y.jsonl"), "utf8").trim().split("\n").map((l) => JSON.parse(l));
+    expect(dead.map((x) => [x.id, x.error])).toEqual([["7", "A: its worker died or hung 2 times while it held this message and nothing else (a message that kills or hangs its worker is dead-lettered at once, not retried)"]]);
+  }, 120_000);
 });

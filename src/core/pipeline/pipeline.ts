@@ -43,12 +43,13 @@ const NO_STEP: Effect[] = Object.freeze([]) as unknown as Effect[];
 /** A delivery whose lease lapsed this many times (its sessions went silent holding it) fails its root. */
 export const LAPSES_BEFORE_FAILING = 3;
 /**
- * A delivery that was all its session held when the session closed this many times, with the
- * worker's task completing other work in between, is taken for what kills its worker: its
- * root is dead-lettered without retries (as BullMQ fails a job that stalled more than
- * maxStalledCount), since each retry would cost another crash and a crash loop ends the run.
- * Without that other work in between, the worker may be what is broken: nothing is blamed, and
- * a crash loop stops the run with the messages left at the source.
+ * A delivery that was all its session held when the session closed or went silent this many
+ * times, with the worker's task completing other work in between (or with no other work left
+ * to tell it from), is taken for what kills or hangs its worker: its root is dead-lettered
+ * without retries (as BullMQ fails a job that stalled more than maxStalledCount), since each
+ * retry would cost another crash and a crash loop ends the run. While other messages wait and
+ * none completes, the worker may be what is broken: nothing is blamed, and a crash loop stops
+ * the run with the messages left at the source.
  */
 export const CRASHES_BEFORE_DEAD_LETTER = 2;
 /**
@@ -483,20 +484,30 @@ function onSessionOpen(st: PipelineState, name: string, task: string): void {
 function onCredits(st: PipelineState, name: string, n: number): void {
   const s = st.sessions.get(name);
   if (!s) return;
-  s.heardAt = st.now;
+  heard(st, s);
   if (!(n >= 1)) return;
   addCredits(st, s, Math.floor(n));
 }
 
 function onHeard(st: PipelineState, name: string): void {
   const s = st.sessions.get(name);
-  if (s) s.heardAt = st.now;
+  if (s) heard(st, s);
+}
+
+/** A frame from s renews its leases; a session that was passed over as silent is ready again. */
+function heard(st: PipelineState, s: Session): void {
+  s.heardAt = st.now;
+  if (!s.inReady && s.credits > 0 && s.isolating === null) {
+    s.inReady = true;
+    s.unit.ready.pushBack(s);
+    st.pumpAfter.push(s.unit);
+  }
 }
 
 function onDone(st: PipelineState, name: string, id: number, outputs: Uint8Array[], producers: ArrayLike<number> | undefined): void {
   const s = st.sessions.get(name);
   if (!s) return;
-  s.heardAt = st.now;
+  heard(st, s);
   const d = st.leased.get(id);
   if (d === undefined || !isLeasedBy(d, s)) return; // stale: requeued, or its root failed
   const t = st.tasks[d.task]!;
@@ -526,7 +537,7 @@ function onDone(st: PipelineState, name: string, id: number, outputs: Uint8Array
 function onFail(st: PipelineState, name: string, id: number, error: string, where: string | undefined, task: number | undefined): void {
   const s = st.sessions.get(name);
   if (!s) return;
-  s.heardAt = st.now;
+  heard(st, s);
   const d = st.leased.get(id);
   if (d === undefined || !isLeasedBy(d, s)) return;
   const t = st.tasks[d.task]!;
@@ -555,7 +566,7 @@ function onSessionClosed(st: PipelineState, name: string): void {
     for (const d of held) st.leased.delete(d.id);
     s.leaseOrder.clear();
     s.leaseCount = s.endedInOrder = 0;
-    requeueSuspects(st, held);
+    requeueSuspects(st, held, held.length === 1, false);
     pump(st, u);
   }
 }
@@ -593,22 +604,19 @@ function onTick(st: PipelineState): void {
   }
   // 2. Lapsed leases go back to the front of their queue with a new id. The old session keeps
   //    its credit spent: its handler may still be busy until it answers (stale).
+  //    They come back as suspects (run alone), as after a crash: a handler that hangs its worker is found the same way.
   if (lapsed !== null) {
+    // Whether each session held its lapsed delivery alone is decided before any of them is
+    // handled: failing one root must not make another session's lapse look like it held one.
+    const batches = lapsed.map(([s, ds]) => {
+      const held = ds.filter((d) => isLeasedBy(d, s));
+      return { s, held, alone: held.length === 1 && s.leaseCount === 1 };
+    });
     const touched = new Set<UnitState>();
-    for (const [s, ds] of lapsed) {
-      const held = ds.filter((d) => d.state === LEASED && d.session === s);
-      for (const d of held) endLease(st, s, d);
-      const lapses = (d: Delivery) => st.lapses.get(d) ?? 0;
-      const tooMany = held.filter((d) => lapses(d) + 1 >= LAPSES_BEFORE_FAILING);
-      requeueFront(st, held.filter((d) => lapses(d) + 1 < LAPSES_BEFORE_FAILING), true);
-      for (const d of tooMany) {
-        if (d.state !== LEASED) continue; // its root failed on an earlier one of them
-        st.tasks[d.task]!.inflight--;
-        d.state = GONE;
-        d.session = null;
-        removeLive(d.root, d);
-        if (st.roots.get(d.root.id) === d.root && isRunning(d.root)) failRoot(st, d.root, `${st.tasks[d.task]!.g.name}: held by ${LAPSES_BEFORE_FAILING} sessions in turn that went silent (no frame for ${leaseMs} ms)`);
-      }
+    for (const { s, held, alone } of batches) {
+      const still = held.filter((d) => isLeasedBy(d, s)); // an earlier batch may have failed its root
+      for (const d of still) endLease(st, s, d);
+      requeueSuspects(st, still, alone && still.length === 1, true);
       touched.add(s.unit);
     }
     for (const u of touched) pump(st, u);
@@ -839,25 +847,6 @@ function release(st: PipelineState, s: Session, d: Delivery, t: TaskState): void
   d.session = null;
 }
 
-/**
- * Puts leased deliveries (already removed from their session's leases) back at the front of
- * their task's queue, in the given order, each under a new delivery id. `lapsed`: they come
- * back because their session went silent (counted toward LAPSES_BEFORE_FAILING).
- */
-function requeueFront(st: PipelineState, held: Delivery[], lapsed: boolean): void {
-  const fresh: Delivery[] = new Array(held.length);
-  for (let i = 0; i < held.length; i++) {
-    fresh[i] = successor(st, held[i]!, lapsed);
-  }
-  for (let i = fresh.length - 1; i >= 0; i--) {
-    const d = fresh[i]!;
-    const t = st.tasks[d.task]!;
-    t.queue.pushFront(d);
-    t.queuedLive++;
-    st.units[t.g.unit]!.queuedLive++;
-  }
-}
-
 /** Ends a leased delivery (its lease already forgotten) and puts a new one, with a new id and what it carries, in its place in its root. */
 function successor(st: PipelineState, old: Delivery, lapsed: boolean): Delivery {
   st.tasks[old.task]!.inflight--;
@@ -874,26 +863,27 @@ function successor(st: PipelineState, old: Delivery, lapsed: boolean): Delivery 
 }
 
 /**
- * Requeues what a closed session held as suspects, in order. When it held one delivery, that
- * one is counted as what closed it and waits on probation; at its CRASHES_BEFORE_DEAD_LETTER-th
- * such close, with other work completed since the last, its root is dead-lettered. Several
- * held: nobody is blamed (the crash could be any one's), and each runs alone next.
+ * Requeues what a session that closed or went silent held as suspects, in order. When it held
+ * that one delivery alone, it is counted as what stopped the session and waits on probation;
+ * at its CRASHES_BEFORE_DEAD_LETTER-th such stop, with other work completed since the last, its
+ * root is dead-lettered. Several held: nobody is blamed (it could be any one's), and each runs
+ * alone next. `lapsed`: the session went silent (counted toward LAPSES_BEFORE_FAILING too).
  */
-function requeueSuspects(st: PipelineState, held: Delivery[]): void {
-  const alone = held.length === 1;
+function requeueSuspects(st: PipelineState, held: Delivery[], alone: boolean, lapsed: boolean): void {
   const fresh: Delivery[] = new Array(held.length);
   let guilty: Delivery | null = null;
   for (let i = 0; i < held.length; i++) {
-    const d = successor(st, held[i]!, false);
+    const d = successor(st, held[i]!, lapsed);
     fresh[i] = d;
     if (!alone) continue;
     const before = st.crashes.get(d);
-    const completions = st.units[st.tasks[d.task]!.g.unit]!.completions;
-    st.crashes.set(d, { count: (before?.count ?? 0) + 1, completions });
-    if (before !== undefined && before.count + 1 >= CRASHES_BEFORE_DEAD_LETTER && completions > before.completions) guilty = d;
+    const u = st.units[st.tasks[d.task]!.g.unit]!;
+    st.crashes.set(d, { count: (before?.count ?? 0) + 1, completions: u.completions });
+    // Other work done since its last stop, or none left to tell it from: it is the cause.
+    if (before !== undefined && before.count + 1 >= CRASHES_BEFORE_DEAD_LETTER && (u.completions > before.completions || unitIdle(st, u))) guilty = d;
   }
-  // Suspects at the front, in their order (the last to close a session comes back first); one
-  // that closed its session alone goes on probation, behind other work.
+  // Suspects at the front, in their order (the last to stop a session comes back first); one
+  // that stopped its session alone goes on probation, behind other work.
   for (let i = fresh.length - 1; i >= 0; i--) {
     const d = fresh[i]!;
     const t = st.tasks[d.task]!;
@@ -912,8 +902,27 @@ function requeueSuspects(st: PipelineState, held: Delivery[]): void {
   }
   if (guilty !== null && st.roots.get(guilty.root.id) === guilty.root && isRunning(guilty.root)) {
     const n = st.crashes.get(guilty)!.count;
-    failRoot(st, guilty.root, `${st.tasks[guilty.task]!.g.name}: its worker process exited ${n} times while handling this message and nothing else (a message that crashes its worker is dead-lettered at once, not retried)`, undefined, true);
+    failRoot(st, guilty.root, `${st.tasks[guilty.task]!.g.name}: ${crashReason(n)}`, undefined, true);
   }
+  if (!lapsed) return;
+  // Held by LAPSES_BEFORE_FAILING silent sessions in turn: its root fails (and is retried).
+  for (const d of fresh) {
+    if (d.state !== SUSPECT && d.state !== ON_PROBATION) continue; // its root failed already
+    if ((st.lapses.get(d) ?? 0) < LAPSES_BEFORE_FAILING) continue;
+    if (st.roots.get(d.root.id) === d.root && isRunning(d.root)) failRoot(st, d.root, `${st.tasks[d.task]!.g.name}: held by ${LAPSES_BEFORE_FAILING} sessions in turn that went silent (no frame for ${st.config.leaseMs} ms)`);
+  }
+}
+
+/** Nothing queued, suspected or leased in the unit (the caller's delivery is between queues). */
+function unitIdle(st: PipelineState, u: UnitState): boolean {
+  if (u.queuedLive > 0 || u.suspectsLive > 0 || u.probationLive > 0) return false;
+  for (const t of u.tasks) if (t.inflight > 0) return false;
+  return true;
+}
+
+/** Why a root is dead-lettered by the crash rule. */
+export function crashReason(n: number): string {
+  return `its worker died or hung ${n} times while it held this message and nothing else (a message that kills or hangs its worker is dead-lettered at once, not retried)`;
 }
 
 /** The unit's probation joins its suspects (it has nothing else queued, or they waited long enough). */
@@ -934,6 +943,10 @@ function pumpSuspects(st: PipelineState, u: UnitState): void {
   const ready = u.ready;
   for (let n = ready.length; n > 0 && u.suspectsLive > 0; n--) {
     const s = ready.popFront()!;
+    if (st.now - s.heardAt > st.config.leaseMs) {
+      s.inReady = false; // silent: back when heard
+      continue;
+    }
     if (s.leaseCount > 0) {
       ready.pushBack(s);
       continue;
@@ -1056,6 +1069,12 @@ function pump(st: PipelineState, u: UnitState): void {
     const queue = t.queue;
     while (t.queuedLive > 0 && ready.length > 0) {
       const s = ready.peekFront()!;
+      if (st.now - s.heardAt > st.config.leaseMs) {
+        // Silent past its lease: it would only hold the work until that lapses. Back when heard.
+        ready.popFront();
+        s.inReady = false;
+        continue;
+      }
       let d = queue.popFront()!;
       while (d.state !== QUEUED) {
         t.deadInQueue--;
