@@ -22,8 +22,10 @@ export default defineTempestCommand({
     const client = directorClient(args.director);
     const path = `/api/v1/topologies/${encodeURIComponent(args.topology)}`;
     let view = await client.json<TopologyView>("POST", `${path}/scale`, { task, workers });
-    const running = (v: TopologyView) => v.processes.filter((p) => p.task === task && p.kind === "task" && p.state === "running" && p.assigned).length;
-    const extra = (v: TopologyView) => v.processes.filter((p) => p.task === task && p.kind === "task" && !p.assigned).length;
+    // A task inside a fused worker runs in its worker's processes, named after the worker's first task.
+    const worker = view.tasks.find((t) => t.name === task)?.worker ?? task;
+    const running = (v: TopologyView) => v.processes.filter((p) => p.task === worker && p.kind === "task" && p.state === "running" && p.assigned).length;
+    const extra = (v: TopologyView) => v.processes.filter((p) => p.task === worker && p.kind === "task" && !p.assigned).length;
     const deadline = Date.now() + SCALE_WAIT_MS;
     while (args.wait && view.desired === "running" && (running(view) !== workers || extra(view) > 0) && Date.now() < deadline) {
       if (view.reason && /slot|agent is alive/.test(view.reason) && (view.status === "pending" || running(view) < workers)) break;
@@ -33,7 +35,8 @@ export default defineTempestCommand({
     if (args.wait && view.desired === "running" && running(view) !== workers) {
       throw new TempestError("E_RUNTIME", `${args.topology} ${task}: ${running(view)} of ${workers} instances running${view.reason ? ` (${view.reason})` : ""}`, { exitCode: 1, hint: "it goes on by itself when there is room; see `tempest status`" });
     }
-    console.log(`${args.topology} ${task}: ${workers} instance${workers === 1 ? "" : "s"}`);
+    const hosted = view.tasks.filter((t) => t.worker === worker).map((t) => t.name);
+    console.log(`${args.topology} ${task}: ${workers} instance${workers === 1 ? "" : "s"}${hosted.length > 1 ? ` (one worker hosts ${hosted.join(", ")}: they scale together)` : ""}`);
     console.log(formatTopologyLine(view));
   },
 });

@@ -32,8 +32,7 @@ export function processPlan(d: Deployment, workers: Record<string, number> = {})
     { id: topologyProcessId(d.topology, d.version), kind: "topology", topology: d.topology, instance: 0, version: d.version, executable: d.topology_executable.executable, sha256: d.topology_executable.sha256, stop_timeout_ms: stop },
   ];
   const byName = new Map(d.tasks.map((t) => [t.name, t]));
-  const units = groupTasks({ tasks: d.tasks.map((t) => t.name), edges: d.edges, workers: (t) => byName.get(t)?.workers ?? 1, isolated: (t) => byName.get(t)?.isolate === true });
-  for (const u of units) {
+  for (const u of deployedWorkers(d)) {
     const t = byName.get(u.leader)!;
     const scaled = u.tasks.map((x) => workers[x]).filter((n): n is number => n !== undefined);
     const n = scaled.length > 0 ? Math.max(...scaled) : u.workers;
@@ -42,4 +41,16 @@ export function processPlan(d: Deployment, workers: Record<string, number> = {})
     }
   }
   return out;
+}
+
+/** The deployment's workers (tasks that share a process), as it was built. */
+export function deployedWorkers(d: Deployment): ReturnType<typeof groupTasks> {
+  const byName = new Map(d.tasks.map((t) => [t.name, t]));
+  return groupTasks({ tasks: d.tasks.map((t) => t.name), edges: d.edges, workers: (t) => byName.get(t)?.workers ?? 1, isolated: (t) => byName.get(t)?.isolate === true });
+}
+
+/** The worker that hosts `task`: its first task names its processes; `tasks` all it hosts. */
+export function workerOf(d: Deployment, task: string): { leader: string; tasks: string[] } | undefined {
+  const u = deployedWorkers(d).find((x) => x.tasks.includes(task));
+  return u ? { leader: u.leader, tasks: [...u.tasks] } : undefined;
 }

@@ -1,6 +1,6 @@
 import { describe, expect, test } from "bun:test";
 import type { Deployment, PlannedProcess } from "./model.ts";
-import { processPlan } from "./plan.ts";
+import { processPlan, workerOf } from "./plan.ts";
 import { schedule } from "./schedule.ts";
 
 function deployment(topology: string, workers: Record<string, number>, version = "1.0.0"): Deployment {
@@ -33,6 +33,14 @@ describe("processPlan", () => {
     const d = deployment("diamond", { A: 1, B: 1, C: 1, D: 1 });
     d.edges = [["A", "B"], ["A", "C"], ["B", "D"], ["C", "D"]];
     expect(processPlan(d, { C: 3 }).map((p) => p.id)).toEqual(["diamond@1.0.0", "diamond@1.0.0.A.0", "diamond@1.0.0.A.1", "diamond@1.0.0.A.2"]);
+  });
+  test("workerOf names the worker that hosts a task (its first task) and all it hosts", () => {
+    const d = deployment("chain", { A: 1, B: 1, C: 1, D: 1 });
+    d.edges = [["A", "B"], ["B", "C"], ["C", "D"]];
+    d.tasks.find((t) => t.name === "D")!.isolate = true;
+    expect(workerOf(d, "C")).toEqual({ leader: "A", tasks: ["A", "B", "C"] });
+    expect(workerOf(d, "D")).toEqual({ leader: "D", tasks: ["D"] });
+    expect(workerOf(d, "E")).toBeUndefined();
   });
   test("a stop may drain for the message timeout plus a margin", () => {
     expect(processPlan(deployment("d", { A: 1 }))[0]!.stop_timeout_ms).toBe(10_000);

@@ -1,5 +1,6 @@
 import type { Manifest } from "../../core/build/plan.ts";
 import type { Deployment, DeployedExecutable, TopologyState } from "../../core/cluster/model.ts";
+import { workerOf } from "../../core/cluster/plan.ts";
 import { didYouMean } from "../../core/text/suggest.ts";
 import type { Logger } from "../log.ts";
 import { SHA256_HEX, type ArtifactStore } from "./artifacts.ts";
@@ -142,8 +143,10 @@ export function createApi(deps: ApiDeps): (req: Request) => Promise<Response> {
     if (typeof workers !== "number" || !Number.isInteger(workers) || workers < 1 || workers > 1000) {
       throw new ApiError(400, "E_USAGE", `workers ${JSON.stringify(workers)} is not a whole number from 1 to 1000`, `e.g. tempest scale ${name} ${task}=3`);
     }
-    await store.putTopologyState({ ...state, workers: { ...state.workers, [task]: workers }, changed_at: Date.now() });
-    log.info(`${name}: scale ${task} to ${workers}`);
+    // A worker hosting several tasks scales as one: each of them gets the count (the last scale wins).
+    const hosted = (d ? workerOf(d, task)?.tasks : undefined) ?? [task];
+    await store.putTopologyState({ ...state, workers: { ...state.workers, ...Object.fromEntries(hosted.map((t) => [t, workers])) }, changed_at: Date.now() });
+    log.info(`${name}: scale ${task} to ${workers}${hosted.length > 1 ? ` (its worker hosts ${hosted.join(", ")})` : ""}`);
     deps.poke();
     return topologyView(name);
   }

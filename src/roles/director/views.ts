@@ -2,6 +2,7 @@ import type { AgentProcessesDoc, AgentRecord, AssignmentDoc, ProcessKind, Schedu
 import type { ExitStatus, Phase } from "../../core/supervise/policy.ts";
 import { readStatus, type TopologyStatus as TopologyStats } from "../registry/status.ts";
 import { reloadName } from "../../core/cluster/desired.ts";
+import { workerOf } from "../../core/cluster/plan.ts";
 import type { ClusterStore } from "./store.ts";
 
 /** What `GET /api/v1/agents` and `status --json` show for an agent. */
@@ -49,7 +50,8 @@ export interface TopologyView {
   reason: string | null;
   graph: string;
   edges: Array<[string, string]>;
-  tasks: Array<{ name: string; workers: number; join: string }>;
+  /** `worker`: the task whose processes host this one (itself unless it shares a fused worker). */
+  tasks: Array<{ name: string; workers: number; join: string; worker: string }>;
   processes: ProcessView[];
   stats: (Pick<TopologyStats, "source" | "tasks" | "completed" | "retried" | "recent_errors"> & { instances: number }) | null;
 }
@@ -90,7 +92,7 @@ export async function readClusterState(store: ClusterStore, now = Date.now()): P
       workers: Object.fromEntries((d?.tasks ?? []).map((t) => [t.name, s.workers?.[t.name] ?? t.workers])),
       graph: d?.graph ?? "",
       edges: d?.edges ?? [],
-      tasks: d?.tasks.map((t) => ({ name: t.name, workers: t.workers, join: t.join })) ?? [],
+      tasks: d?.tasks.map((t) => ({ name: t.name, workers: t.workers, join: t.join, worker: workerOf(d, t.name)?.leader ?? t.name })) ?? [],
       processes,
       stats: fresh ? { instances: fresh.instances.length, source: fresh.source, completed: fresh.completed, retried: fresh.retried, tasks: fresh.tasks, recent_errors: fresh.recent_errors } : null,
     });
