@@ -118,7 +118,32 @@ describe("tempest director", () => {
     expect((await cli(d, ["start", "y", "--no-wait"])).code).toBe(0);
     const doc = await waitFor(async () => ((await assignment(d.prefix, "a1"))?.processes.length === 4 ? assignment(d.prefix, "a1") : null), "a1 to get the four processes", 15_000);
     expect(doc!.processes.map((p) => p.id).sort()).toEqual(["y@0.0.0", "y@0.0.0.A.0", "y@0.0.0.B.0", "y@0.0.0.B.1"]);
+    // Scaling C scales the worker that hosts it (A's processes), and the last scale of any of its tasks wins.
+    const up = await cli(d, ["scale", "y", "C=2", "--no-wait"]);
+    expect(up.code).toBe(0);
+    expect(up.stdout).toContain("y C: 2 instances (one worker hosts A, C, D: they scale together)");
+    await waitFor(async () => (await assignment(d.prefix, "a1"))?.processes.some((p) => p.id === "y@0.0.0.A.1"), "a second A process", 15_000);
+    // Before: the count of each task was kept apart and the worker took the largest, so D=1 left two.
+    expect((await cli(d, ["scale", "y", "D=1", "--no-wait"])).code).toBe(0);
+    await waitFor(async () => (await assignment(d.prefix, "a1"))?.processes.length === 4, "back to one A process", 15_000);
+    const workers = (JSON.parse((await cli(d, ["status", "--json"])).stdout) as { topologies: Array<{ workers: Record<string, number> }> }).topologies[0]!.workers;
+    expect(workers).toEqual({ A: 1, B: 2, C: 1, D: 1 });
   }, 150_000);
+
+  test("SIGTERM while Redis is down: the director exits at once, saying it did not release its lease", async () => {
+    const own = await startRedis();
+    const port = await freePort();
+    const run = startTempest(["director", "--listen", `127.0.0.1:${port}`, "--redis", own.url, "--home", tempProject({}, "tempest-director-")], { env: { TEMPEST_KEY_PREFIX: own.prefix(), TEMPEST_DIRECTOR_TICK_MS: "100", TEMPEST_DIRECTOR_LEASE_MS: "1500" } });
+    await run.waitForStderr(/listening on http:\/\/127\.0\.0\.1:\d+/);
+    await own.stop();
+    const t0 = Date.now();
+    run.proc.kill("SIGTERM");
+    const code = await run.exited;
+    // Before: it waited for Redis to come back (over 20 s).
+    expect(Date.now() - t0).toBeLessThan(6_000);
+    expect(code).toBe(0);
+    expect(run.stderr()).toMatch(/stopping without releasing the scheduler lease: Redis did not answer within 2 s/);
+  }, 60_000);
 
   test("an agent whose heartbeat expires loses its processes to the others", async () => {
     const d = await startDirector();

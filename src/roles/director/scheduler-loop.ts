@@ -18,6 +18,9 @@ export interface SchedulerLoop {
  * that changed, each under a new generation, then wakes those agents. Level-triggered: a lost
  * write or wake-up is repaired by the next tick.
  */
+/** How long a stop waits for the pass in progress and the lease's release. */
+const STOP_WAIT_MS = 2_000;
+
 export function startSchedulerLoop(opts: { store: ClusterStore; lease: SchedulerLease; log: Logger; tickMs: number }): SchedulerLoop {
   const { store, lease, log } = opts;
   let running: Promise<void> | null = null;
@@ -68,8 +71,14 @@ export function startSchedulerLoop(opts: { store: ClusterStore; lease: Scheduler
     async stop() {
       stopped = true;
       clearInterval(timer);
-      await running;
-      await lease.release().catch(() => {});
+      // A pass or the release may wait for a Redis that is down: a stop signal must not. The
+      // lease then expires by itself, and another director takes over.
+      const settled = (async () => {
+        await running;
+        await lease.release().catch(() => {});
+      })();
+      const gaveUp = await Promise.race([settled.then(() => false), Bun.sleep(STOP_WAIT_MS).then(() => true)]);
+      if (gaveUp) log.warn(`stopping without releasing the scheduler lease: Redis did not answer within ${STOP_WAIT_MS / 1000} s (another director takes over when it expires)`);
     },
   };
 }
