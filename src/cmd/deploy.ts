@@ -22,6 +22,12 @@ export default defineTempestCommand({
       console.log(`deployed ${d.topology} ${d.version} to ${client.url}${d.created ? "" : " (already there)"} — artifact ${sha.slice(0, 12)}, ${r.uploaded ? `${(r.uploadedBytes / 1024 / 1024).toFixed(1)} MiB uploaded` : "nothing to upload"}`);
     }
     if (args.start) for (const d of r.deployed) await startTopology(client, d.topology, true);
-    else if (r.deployed.length) console.log(`start with: tempest start ${r.deployed[0]!.topology}${args.director ? ` --director ${args.director}` : ""}`);
+    else {
+      const dir = args.director ? ` --director ${args.director}` : "";
+      const first = r.deployed[0];
+      // A running topology keeps its version until a reload switches it; a stopped one starts with the newest.
+      if (first && first.desired !== "running") console.log(`start with: tempest start ${first.topology}${dir}`);
+      for (const d of r.deployed) if (d.desired === "running" && d.created) console.log(`${d.topology} keeps running its current version; switch to ${d.version} with: tempest reload ${d.topology}${dir}`);
+    }
   },
 });
