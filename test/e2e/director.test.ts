@@ -1,4 +1,5 @@
 import { afterAll, afterEach, beforeAll, describe, expect, test } from "bun:test";
+import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { diamondFiles } from "../helpers/projects.ts";
 import { startTempest, stopAll, type Running } from "../helpers/process.ts";
@@ -72,12 +73,27 @@ describe("tempest director", () => {
     expect(first.code).toBe(0);
     expect(first.stdout).toMatch(/^deployed y 0\.0\.0 to http:\/\/127\.0\.0\.1:\d+ — artifact [0-9a-f]{12}, \d+\.\d MiB uploaded$/m);
     expect(first.stderr).toMatch(/uploading demo-y-0\.0\.0 \[#+\] 100%/);
+    expect(first.stdout).toContain("start with: tempest start y");
     const again = await cli(d, ["deploy", "--project", project]);
     expect(again.code).toBe(0);
     expect(again.stdout).toMatch(/deployed y 0\.0\.0 to .* \(already there\) — artifact [0-9a-f]{12}, nothing to upload/);
     const s = await statusJson(d);
     expect(s.topologies.map((t) => [t.name, t.version, t.status])).toEqual([["y", "0.0.0", "stopped"]]);
   }, 120_000);
+
+  test("a new version of a running topology: deploy says to reload it, not to start it", async () => {
+    const d = await startDirector();
+    expect((await cli(d, ["deploy", "--project", project])).code).toBe(0);
+    await fakeAgent(d.prefix, "a1", 8);
+    expect((await cli(d, ["start", "y", "--no-wait"])).code).toBe(0);
+    const next = tempProject({ ...diamondFiles({ runtime: readFileSync(join(project, "Runtime.toml"), "utf8") }) });
+    writeFileSync(join(next, "projects/main.toml"), readFileSync(join(next, "projects/main.toml"), "utf8").replace('name = "demo"', 'name = "demo"\nversion = "0.0.1"'));
+    expect((await runTempest(["build", "--project", next, "--no-typecheck"], { timeoutMs: 120_000 })).code).toBe(0);
+    const r = await cli(d, ["deploy", "--project", next]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain(`y keeps running its current version; switch to 0.0.1 with: tempest reload y --director ${d.url}`);
+    expect(r.stdout).not.toContain("start with");
+  }, 150_000);
 
   test("start places every process within the slots, spread over agents; stop empties the assignments", async () => {
     const d = await startDirector();
