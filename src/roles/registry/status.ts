@@ -127,11 +127,19 @@ export function formatStatus(s: ClusterStatus, redisShown: string): string {
   const lines: string[] = [];
   if (s.services.length === 0 && s.topologies.length === 0) return `no Tempest services registered in Redis at ${redisShown}`;
   lines.push(`services (${s.services.length}) in Redis at ${redisShown}:`);
-  lines.push(`  ${"kind".padEnd(9)}${"topology".padEnd(14)}${"name".padEnd(16)}${"host:port".padEnd(24)}${"pid".padStart(8)}${"uptime".padStart(10)}${"heartbeat".padStart(12)}`);
-  for (const v of s.services) {
-    const name = v.kind === "task" ? `${v.task}#${v.instance}${v.tasks ? ` (+${v.tasks.filter((t) => t !== v.task).join(",")})` : ""}` : "-";
-    const addr = v.port ? `${v.host}:${v.port}` : v.host;
-    lines.push(`  ${v.kind.padEnd(9)}${v.topology.padEnd(14)}${name.padEnd(16)}${addr.padEnd(24)}${String(v.pid).padStart(8)}${`${v.uptime_s.toFixed(0)}s`.padStart(10)}${`${v.heartbeat_age_s.toFixed(1)}s ago`.padStart(12)}`);
+  const rows = s.services.map((v) => ({
+    v,
+    name: v.kind === "task" ? `${v.task}#${v.instance}${v.tasks ? ` (+${v.tasks.filter((t) => t !== v.task).join(",")})` : ""}` : "-",
+    addr: v.port ? `${v.host}:${v.port}` : v.host,
+  }));
+  // Each text column as wide as its longest value (a fused worker's name is long), two spaces apart.
+  const width = (header: string, values: string[], least: number) => Math.max(least, header.length + 2, ...values.map((x) => x.length + 2));
+  const wTopology = width("topology", rows.map((r) => r.v.topology), 14);
+  const wName = width("name", rows.map((r) => r.name), 16);
+  const wAddr = width("host:port", rows.map((r) => r.addr), 24);
+  lines.push(`  ${"kind".padEnd(9)}${"topology".padEnd(wTopology)}${"name".padEnd(wName)}${"host:port".padEnd(wAddr)}${"pid".padStart(8)}${"uptime".padStart(10)}${"heartbeat".padStart(12)}`);
+  for (const { v, name, addr } of rows) {
+    lines.push(`  ${v.kind.padEnd(9)}${v.topology.padEnd(wTopology)}${name.padEnd(wName)}${addr.padEnd(wAddr)}${String(v.pid).padStart(8)}${`${v.uptime_s.toFixed(0)}s`.padStart(10)}${`${v.heartbeat_age_s.toFixed(1)}s ago`.padStart(12)}`);
   }
   for (const t of s.topologies) {
     lines.push("");
