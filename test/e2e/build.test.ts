@@ -166,7 +166,7 @@ describe("built executables run alone, with nothing but PATH", () => {
     expect(await topo.exited).toBe(0);
     expect(await Promise.all(tasks.map((t) => t.exited))).toEqual([0, 0]);
     expect(JSON.parse(readFileSync(join(dir, "summary.json"), "utf8"))).toMatchObject({ completed: 20, dead_lettered: 0 });
-    expect(tasks[1]?.stderr()).toContain("totals: u1 10 events, 10; u0 10 events, 10");
+    expect(tasks[1]?.stderr()).toContain("totals: u0 10 events, 10; u1 10 events, 10");
   }, 60_000);
 });
 

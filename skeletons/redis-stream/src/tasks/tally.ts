@@ -13,6 +13,8 @@ export default defineTask<Event, { user: string; events: number; amount: number 
     return { user: event.user, ...t };
   },
   close(ctx) {
-    ctx.log.info(`totals: ${[...totals].map(([user, t]) => `${user} ${t.events} events, ${t.amount}`).join("; ") || "no events"}`);
+    // By user, so the line reads the same whichever parse worker finished first.
+    const byUser = [...totals].sort(([a], [b]) => a.localeCompare(b));
+    ctx.log.info(`totals: ${byUser.map(([user, t]) => `${user} ${t.events} events, ${t.amount}`).join("; ") || "no events"}`);
   },
 });
