@@ -7,7 +7,7 @@ import { afterAll, afterEach, describe, expect, test } from "bun:test";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { diamondFiles, D_RECORDS, idsAtD } from "../helpers/projects.ts";
-import { childPids, startTempest, stopAll } from "../helpers/process.ts";
+import { childPids, isAlive, startTempest, stopAll } from "../helpers/process.ts";
 import { cleanupTempDirs, runTempest, tasksJoined, tempProject, waitFor } from "../helpers/tempest.ts";
 
 afterEach(stopAll);
@@ -151,6 +151,27 @@ describe("a message that makes its worker exit", () => {
       expect(dead[0].error).toBe("A: its worker died or hung 2 times while it held this message and nothing else (a message that kills or hangs its worker is dead-lettered at once, not retried)");
     }, 60_000);
   }
+
+  test("a worker frozen (SIGSTOP) for longer than the watchdog's limit is not ended when it resumes: a pause is not a hang", async () => {
+    const dir = tempProject({
+      ...diamondFiles({ tasks: { D: D_RECORDS } }),
+      "Runtime.toml": `[topology.y.source]\ntype = "generator"\ncount = 0\nrate = 200\n\n[topology.y.task.B]\nisolate = true\n`,
+    });
+    const run = startTempest(["run", "y"], { cwd: dir, env: { TEMPEST_HANG_LIMIT_MS: "1500" } });
+    await waitFor(() => idsAtD(dir).size > 100, "100 ids at D", 30_000);
+    const pid = await waitFor(() => workerPid(run.proc.pid, "B", 0), "B's pid");
+    process.kill(pid, "SIGSTOP");
+    const frozenAt = idsAtD(dir).size;
+    await waitFor(() => /dropping task B#0 .*: silent for \d+ ms/.test(run.stderr()), "the topology to drop the frozen B", 30_000);
+    process.kill(pid, "SIGCONT");
+    await waitFor(() => (run.stderr().match(/task B#0 joined/g)?.length ?? 0) >= 2 && idsAtD(dir).size > frozenAt + 100, "B to come back and D to move on", 30_000);
+    expect(isAlive(pid)).toBe(true);
+    expect(run.stderr()).not.toContain("the event loop has been blocked");
+    run.proc.kill("SIGINT");
+    expect(await run.exited).toBe(0);
+    const s = summaryOf(run.stdout());
+    expect(s.dead).toBe(0);
+  }, 90_000);
 
   test("an endless loop on one message: the blocked worker ends itself, the message is dead-lettered, every other one completes", async () => {
     const dir = tempProject({
