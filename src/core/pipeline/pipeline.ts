@@ -20,11 +20,12 @@
  *   join. A lease times out when now > leasedAt + timeoutMs, and lapses (requeued for another
  *   session) when now > max(leasedAt, the session's last frame) + leaseMs. A retry starts on the
  *   first tick with now >= failedAt + delay.
- * - A message that crashes its worker: what a closed session held comes back as suspects, which
- *   run one per session with nothing else beside them, so the next crash names its message; a
- *   delivery that was all its session held at CRASHES_BEFORE_DEAD_LETTER closes, with other work
- *   completed in between, is dead-lettered without retries (BullMQ's maxStalledCount). The
- *   stall this costs a unit is bounded by SUSPECT_WAIT_MS.
+ * - A message that kills or hangs its worker: what a session held when it closed or went silent
+ *   comes back as suspects, which run one per session with nothing else beside them, so the
+ *   next stop names its message; a delivery that was all its session held at
+ *   CRASHES_BEFORE_DEAD_LETTER stops, with other work completed in between or none left, is
+ *   dead-lettered without retries (BullMQ's maxStalledCount). A session silent past its lease
+ *   gets no new work. The stall this costs a unit is bounded by SUSPECT_WAIT_MS.
  * - `config.encodeJoin` must not throw (it runs in the middle of a step).
  *
  * Cost per event is O(1) amortized plus the effects it produces, except: a join check walks the
@@ -142,7 +143,7 @@ class TaskState {
   queuedLive = 0;
   deadInQueue = 0;
   /** Its deliveries waiting in its unit's suspect or probation queue. */
-  suspects = 0;
+  waitingSuspects = 0;
   inflight = 0;
   handled = 0;
   errors = 0;
@@ -380,7 +381,7 @@ export function capacity(state: PipelineState): number {
     const credits = u.credits;
     let leased = 0;
     for (const x of u.tasks) leased += x.inflight;
-    const demand = credits + Math.min(state.readAhead, credits + leased) - t.queuedLive - t.suspects;
+    const demand = credits + Math.min(state.readAhead, credits + leased) - t.queuedLive - t.waitingSuspects;
     room = Math.min(room, demand);
   }
   // Downstream too: a task with no worker, or whose queue holds more than its workers can take
@@ -414,7 +415,7 @@ export function isIdle(state: PipelineState): boolean {
 export function stats(state: PipelineState): PipelineStats {
   const tasks: Record<string, TaskStats> = {};
   for (const t of state.tasks) {
-    tasks[t.g.name] = { queued: t.queuedLive + t.suspects, inflight: t.inflight, handled: t.handled, errors: t.errors };
+    tasks[t.g.name] = { queued: t.queuedLive + t.waitingSuspects, inflight: t.inflight, handled: t.handled, errors: t.errors };
   }
   return {
     roots: {
@@ -497,11 +498,20 @@ function onHeard(st: PipelineState, name: string): void {
 /** A frame from s renews its leases; a session that was passed over as silent is ready again. */
 function heard(st: PipelineState, s: Session): void {
   s.heardAt = st.now;
-  if (!s.inReady && s.credits > 0 && s.isolating === null) {
-    s.inReady = true;
-    s.unit.ready.pushBack(s);
-    st.pumpAfter.push(s.unit);
-  }
+  if (toReady(s)) st.pumpAfter.push(s.unit);
+}
+
+/** Puts s in its unit's ready queue when it can take work and is not there; true when it did. */
+function toReady(s: Session): boolean {
+  if (s.inReady || s.credits <= 0 || s.isolating !== null) return false;
+  s.inReady = true;
+  s.unit.ready.pushBack(s);
+  return true;
+}
+
+/** Silent past its lease: it would only hold new work until that lapses. */
+function isSilent(st: PipelineState, s: Session): boolean {
+  return st.now - s.heardAt > st.config.leaseMs;
 }
 
 function onDone(st: PipelineState, name: string, id: number, outputs: Uint8Array[], producers: ArrayLike<number> | undefined): void {
@@ -602,9 +612,9 @@ function onTick(st: PipelineState): void {
     const reason = `timed out after ${timeoutMs} ms`;
     for (const root of timedOut) if (isRunning(root) && st.roots.get(root.id) === root && anyTimedOut(root, now, timeoutMs)) failRoot(st, root, reason);
   }
-  // 2. Lapsed leases go back to the front of their queue with a new id. The old session keeps
-  //    its credit spent: its handler may still be busy until it answers (stale).
-  //    They come back as suspects (run alone), as after a crash: a handler that hangs its worker is found the same way.
+  // 2. Lapsed leases come back as suspects with a new id (run alone, as after a crash: a handler
+  //    that hangs its worker is found the same way). The old session keeps its credit spent: its
+  //    handler may still be busy until it answers (stale).
   if (lapsed !== null) {
     // Whether each session held its lapsed delivery alone is decided before any of them is
     // handled: failing one root must not make another session's lapse look like it held one.
@@ -888,7 +898,7 @@ function requeueSuspects(st: PipelineState, held: Delivery[], alone: boolean, la
     const d = fresh[i]!;
     const t = st.tasks[d.task]!;
     const u = st.units[t.g.unit]!;
-    t.suspects++;
+    t.waitingSuspects++;
     if (alone) {
       d.state = ON_PROBATION;
       if (u.probationLive++ === 0) u.probationSince = st.now;
@@ -943,8 +953,8 @@ function pumpSuspects(st: PipelineState, u: UnitState): void {
   const ready = u.ready;
   for (let n = ready.length; n > 0 && u.suspectsLive > 0; n--) {
     const s = ready.popFront()!;
-    if (st.now - s.heardAt > st.config.leaseMs) {
-      s.inReady = false; // silent: back when heard
+    if (isSilent(st, s)) {
+      s.inReady = false; // back when heard
       continue;
     }
     if (s.leaseCount > 0) {
@@ -955,7 +965,7 @@ function pumpSuspects(st: PipelineState, u: UnitState): void {
     while (d.state !== SUSPECT) d = u.suspects.popFront()!;
     const t = st.tasks[d.task]!;
     u.suspectsLive--;
-    t.suspects--;
+    t.waitingSuspects--;
     u.suspectsMovedAt = st.now;
     s.inReady = false;
     s.isolating = d;
@@ -967,10 +977,7 @@ function pumpSuspects(st: PipelineState, u: UnitState): void {
 /** The session takes other work again (its suspect ended, or ran long without a crash). */
 function stopIsolating(st: PipelineState, s: Session): void {
   s.isolating = null;
-  if (s.credits > 0 && !s.inReady) {
-    s.inReady = true;
-    s.unit.ready.pushBack(s);
-  }
+  toReady(s);
   st.pumpAfter.push(s.unit);
 }
 
@@ -982,7 +989,7 @@ function releaseSuspects(st: PipelineState, u: UnitState): void {
     const d = live[i]!;
     const t = st.tasks[d.task]!;
     d.state = QUEUED;
-    t.suspects--;
+    t.waitingSuspects--;
     t.queue.pushFront(d);
     t.queuedLive++;
     u.queuedLive++;
@@ -994,7 +1001,7 @@ function releaseSuspects(st: PipelineState, u: UnitState): void {
 function dropSuspect(st: PipelineState, d: Delivery): void {
   const t = st.tasks[d.task]!;
   const u = st.units[t.g.unit]!;
-  t.suspects--;
+  t.waitingSuspects--;
   if (d.state === ON_PROBATION) {
     if (--u.probationLive === 0) u.probation.clear();
   } else if (--u.suspectsLive === 0) {
@@ -1042,10 +1049,7 @@ function dropQueued(st: PipelineState, t: TaskState, d: Delivery): void {
 function addCredits(st: PipelineState, s: Session, n: number): void {
   s.credits += n;
   s.unit.credits += n;
-  if (!s.inReady && s.isolating === null) {
-    s.inReady = true;
-    s.unit.ready.pushBack(s);
-  }
+  toReady(s);
   pump(st, s.unit);
 }
 
@@ -1069,8 +1073,8 @@ function pump(st: PipelineState, u: UnitState): void {
     const queue = t.queue;
     while (t.queuedLive > 0 && ready.length > 0) {
       const s = ready.peekFront()!;
-      if (st.now - s.heardAt > st.config.leaseMs) {
-        // Silent past its lease: it would only hold the work until that lapses. Back when heard.
+      if (isSilent(st, s)) {
+        // Back in the ready queue when heard.
         ready.popFront();
         s.inReady = false;
         continue;
