@@ -1,8 +1,8 @@
-import type { AgentProcessesDoc, AgentRecord, AssignmentDoc, ProcessKind, ScheduleDoc, TopologyState, TopologyStatus } from "../../core/cluster/model.ts";
+import type { AgentProcessesDoc, AgentRecord, AssignmentDoc, Deployment, ProcessKind, ScheduleDoc, TopologyState, TopologyStatus } from "../../core/cluster/model.ts";
 import type { ExitStatus, Phase } from "../../core/supervise/policy.ts";
 import { readStatus, type TopologyStatus as TopologyStats } from "../registry/status.ts";
 import { reloadName } from "../../core/cluster/desired.ts";
-import { workerOf } from "../../core/cluster/plan.ts";
+import { deployedWorkers } from "../../core/cluster/plan.ts";
 import type { ClusterStore } from "./store.ts";
 
 /** What `GET /api/v1/agents` and `status --json` show for an agent. */
@@ -92,12 +92,18 @@ export async function readClusterState(store: ClusterStore, now = Date.now()): P
       workers: Object.fromEntries((d?.tasks ?? []).map((t) => [t.name, s.workers?.[t.name] ?? t.workers])),
       graph: d?.graph ?? "",
       edges: d?.edges ?? [],
-      tasks: d?.tasks.map((t) => ({ name: t.name, workers: t.workers, join: t.join, worker: workerOf(d, t.name)?.leader ?? t.name })) ?? [],
+      tasks: d ? taskViews(d) : [],
       processes,
       stats: fresh ? { instances: fresh.instances.length, source: fresh.source, completed: fresh.completed, retried: fresh.retried, tasks: fresh.tasks, recent_errors: fresh.recent_errors } : null,
     });
   }
   return { view: { agents: agentViews, topologies, director: { leader, generation: schedule?.generation ?? null } }, stats };
+}
+
+/** The deployment's tasks, each with the worker that hosts it (grouped once for all of them). */
+function taskViews(d: Deployment): TopologyView["tasks"] {
+  const workers = deployedWorkers(d);
+  return d.tasks.map((t) => ({ name: t.name, workers: t.workers, join: t.join, worker: workers.find((u) => u.tasks.includes(t.name))?.leader ?? t.name }));
 }
 
 function agentView(name: string, live: AgentRecord | undefined, last: AgentRecord | undefined, doc: AssignmentDoc | undefined, now: number): AgentView {
