@@ -15,26 +15,41 @@ import { Worker } from "node:worker_threads";
 const BUMP_MS = 250;
 const CHECK_MS = 200;
 
+/** The watcher's memory between two checks: the counter it last saw, since when, and its last check. */
+export interface WatchState {
+  seen: number;
+  since: number;
+  lastTick: number;
+}
+
+/**
+ * One check at `now` with the loop's counter at `count`: how long the loop has been blocked when
+ * that reaches `limitMs`, else null. A check that comes more than `lateMs` after the previous one
+ * means the whole process was paused: the count starts again. Self-contained: the thread runs
+ * its source text.
+ */
+export function blockedFor(w: WatchState, now: number, count: number, limitMs: number, lateMs: number): number | null {
+  const late = now - w.lastTick > lateMs;
+  w.lastTick = now;
+  if (count !== w.seen || late) {
+    w.seen = count;
+    w.since = now;
+    return null;
+  }
+  return now - w.since >= limitMs ? now - w.since : null;
+}
+
 const WATCHER = `
 const { workerData } = require("node:worker_threads");
 const { writeSync } = require("node:fs");
+const blockedFor = ${blockedFor.toString()};
 const beats = new Int32Array(workerData.beats);
-let seen = Atomics.load(beats, 0);
-let since = Date.now();
-let lastTick = since;
+const w = { seen: Atomics.load(beats, 0), since: Date.now(), lastTick: Date.now() };
 setInterval(() => {
-  const now = Date.now();
-  const late = now - lastTick > ${4 * CHECK_MS};
-  lastTick = now;
-  const count = Atomics.load(beats, 0);
-  if (count !== seen || late) {
-    seen = count;
-    since = now;
-    return;
-  }
-  if (now - since < workerData.limitMs) return;
+  const ms = blockedFor(w, Date.now(), Atomics.load(beats, 0), workerData.limitMs, ${4 * CHECK_MS});
+  if (ms === null) return;
   try {
-    writeSync(2, "error: " + workerData.name + ": the event loop has been blocked for " + ((now - since) / 1000).toFixed(1) + " s (a handler that never yields, e.g. an endless loop?): ending this process so that it is restarted\\n");
+    writeSync(2, "error: " + workerData.name + ": the event loop has been blocked for " + (ms / 1000).toFixed(1) + " s (a handler that never yields, e.g. an endless loop?): ending this process so that it is restarted\\n");
   } catch {}
   process.kill(process.pid, "SIGKILL");
 }, ${CHECK_MS});
