@@ -162,8 +162,11 @@ describe("a message that makes its worker exit", () => {
     const pid = await waitFor(() => workerPid(run.proc.pid, "B", 0), "B's pid");
     process.kill(pid, "SIGSTOP");
     const frozenAt = idsAtD(dir).size;
-    await waitFor(() => /dropping task B#0 .*: silent for \d+ ms/.test(run.stderr()), "the topology to drop the frozen B", 30_000);
-    process.kill(pid, "SIGCONT");
+    try {
+      await waitFor(() => /dropping task B#0 .*: silent for \d+ ms/.test(run.stderr()), "the topology to drop the frozen B", 30_000);
+    } finally {
+      process.kill(pid, "SIGCONT"); // a stopped process would outlive the run (it cannot see its parent go)
+    }
     await waitFor(() => (run.stderr().match(/task B#0 joined/g)?.length ?? 0) >= 2 && idsAtD(dir).size > frozenAt + 100, "B to come back and D to move on", 30_000);
     expect(isAlive(pid)).toBe(true);
     expect(run.stderr()).not.toContain("the event loop has been blocked");
